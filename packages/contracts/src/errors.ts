@@ -1,0 +1,37 @@
+// The one error body every Herald endpoint answers with, and the codes it carries.
+import Type, { type Static } from 'typebox'
+
+export const ErrorCodes = {
+  BAD_JSON: 'HERALD_ERR_BAD_JSON',
+  VALIDATION: 'HERALD_ERR_VALIDATION',
+  UNAUTHORIZED: 'HERALD_ERR_UNAUTHORIZED',
+  FORBIDDEN: 'HERALD_ERR_FORBIDDEN',
+  NOT_FOUND: 'HERALD_ERR_NOT_FOUND',
+  ROUTE_NOT_FOUND: 'HERALD_ERR_ROUTE_NOT_FOUND',
+  BODY_TOO_LARGE: 'HERALD_ERR_BODY_TOO_LARGE',
+  UNSUPPORTED_MEDIA_TYPE: 'HERALD_ERR_UNSUPPORTED_MEDIA_TYPE',
+  CONFLICT: 'HERALD_ERR_CONFLICT',
+  UNAVAILABLE: 'HERALD_ERR_UNAVAILABLE',
+  INTERNAL: 'HERALD_ERR_INTERNAL'
+} as const
+export type ErrorCode = typeof ErrorCodes[keyof typeof ErrorCodes]
+
+export const ErrorBody = Type.Object({
+  success: Type.Literal(false),
+  error: Type.String(),
+  code: Type.String({ pattern: '^HERALD_ERR_[A-Z_]+$' }),
+  details: Type.Optional(Type.Unknown())
+})
+export type ErrorBody = Static<typeof ErrorBody>
+
+export const HealthResponse = Type.Object({ status: Type.Literal('ok') })
+export type HealthResponse = Static<typeof HealthResponse>
+
+export const DependencyState = Type.Union([Type.Literal('ok'), Type.Literal('down')])
+
+export const ReadyResponse = Type.Object({
+  status: Type.Union([Type.Literal('ready'), Type.Literal('not_ready')]),
+  shuttingDown: Type.Boolean(),
+  checks: Type.Record(Type.String(), DependencyState)
+})
+export type ReadyResponse = Static<typeof ReadyResponse>

@@ -1,0 +1,35 @@
+// The event envelope the ingest writes to Redis Streams and the gateway reads back.
+import Type, { type Static } from 'typebox'
+import { EntityId, IsoTimestamp, OrderSnapshot } from './orders.js'
+import { RegistrationSnapshot, RegistrationUpdate } from './registrations.js'
+
+export const EntityType = Type.Union([Type.Literal('order'), Type.Literal('registration')])
+export type EntityType = Static<typeof EntityType>
+
+const EnvelopeBase = {
+  /** The outbox row id: unique per event, the idempotency key of a publish. */
+  eventId: Type.String({ pattern: '^[0-9]{1,20}$' }),
+  entityId: EntityId,
+  /** Per-entity version, 1, 2, 3 … in commit order: SSE ids and `since` are built on it. */
+  version: Type.Integer({ minimum: 1 }),
+  occurredAt: IsoTimestamp
+}
+
+export const OrderEvent = Type.Object({
+  ...EnvelopeBase,
+  entityType: Type.Literal('order'),
+  /** The full snapshot, customer included: the gateway strips what a reader may not see. */
+  order: OrderSnapshot
+})
+export type OrderEvent = Static<typeof OrderEvent>
+
+export const RegistrationEvent = Type.Object({
+  ...EnvelopeBase,
+  entityType: Type.Literal('registration'),
+  update: RegistrationUpdate,
+  registration: RegistrationSnapshot
+})
+export type RegistrationEvent = Static<typeof RegistrationEvent>
+
+export const StreamEvent = Type.Union([OrderEvent, RegistrationEvent])
+export type StreamEvent = Static<typeof StreamEvent>

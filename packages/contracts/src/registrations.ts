@@ -1,0 +1,100 @@
+// Registrations: the stage and final-status events back-office producers send, and what subscribers see.
+import Type, { type Static } from 'typebox'
+import { EntityId, IsoTimestamp } from './orders.js'
+
+export const StageStatus = Type.Union([Type.Literal('started'), Type.Literal('completed'), Type.Literal('failed')])
+export type StageStatus = Static<typeof StageStatus>
+
+export const FinalStatus = Type.Union([
+  Type.Literal('APPROVED'),
+  Type.Literal('COMPLETED'),
+  Type.Literal('DUPLICATE'),
+  Type.Literal('FAILED'),
+  Type.Literal('REJECTED')
+])
+export type FinalStatus = Static<typeof FinalStatus>
+export const FINAL_STATUSES: readonly FinalStatus[] = ['APPROVED', 'COMPLETED', 'DUPLICATE', 'FAILED', 'REJECTED']
+
+/** Stage names are free-form for producers (duplicate_check, core_banking_lookup, status_update …). */
+export const StageName = Type.String({ pattern: '^[a-z][a-z0-9_]{0,63}$' })
+
+export const Details = Type.Record(Type.String({ maxLength: 64 }), Type.Unknown(), { maxProperties: 64 })
+
+export const ProcessLogEntry = Type.Object({
+  stage: StageName,
+  status: StageStatus,
+  message: Type.Optional(Type.String({ maxLength: 1024 })),
+  timestamp: IsoTimestamp
+})
+export type ProcessLogEntry = Static<typeof ProcessLogEntry>
+
+export const RegistrationStageEventBody = Type.Object({
+  type: Type.Literal('stage'),
+  stage: StageName,
+  status: StageStatus,
+  message: Type.Optional(Type.String({ maxLength: 1024 })),
+  details: Type.Optional(Details)
+}, { additionalProperties: false })
+export type RegistrationStageEventBody = Static<typeof RegistrationStageEventBody>
+
+export const RegistrationFinalStatusBody = Type.Object({
+  type: Type.Literal('final'),
+  status: FinalStatus,
+  message: Type.String({ maxLength: 1024 }),
+  details: Type.Optional(Details),
+  processLog: Type.Optional(Type.Array(ProcessLogEntry, { maxItems: 100 }))
+}, { additionalProperties: false })
+export type RegistrationFinalStatusBody = Static<typeof RegistrationFinalStatusBody>
+
+/** `POST /v1/registrations/:registrationId/events`. */
+export const RegistrationEventBody = Type.Union([RegistrationStageEventBody, RegistrationFinalStatusBody])
+export type RegistrationEventBody = Static<typeof RegistrationEventBody>
+
+export const RegistrationIdParams = Type.Object({ registrationId: EntityId })
+export type RegistrationIdParams = Static<typeof RegistrationIdParams>
+
+/**
+ * One registration update as SSE subscribers receive it. For a stage event `status` is the stage's status
+ * and `stage` its name; for the final verdict `status` is the final status and `stage` is `final`.
+ */
+export const RegistrationUpdate = Type.Object({
+  registrationId: EntityId,
+  status: Type.Union([StageStatus, FinalStatus]),
+  stage: Type.String(),
+  message: Type.String(),
+  timestamp: IsoTimestamp,
+  details: Type.Optional(Details),
+  processLog: Type.Optional(Type.Array(ProcessLogEntry))
+})
+export type RegistrationUpdate = Static<typeof RegistrationUpdate>
+
+export const RegistrationOverallStatus = Type.Union([Type.Literal('PENDING'), Type.Literal('PROCESSING'), FinalStatus])
+export type RegistrationOverallStatus = Static<typeof RegistrationOverallStatus>
+
+/** The current state of one registration. */
+export const RegistrationSnapshot = Type.Object({
+  registrationId: EntityId,
+  status: RegistrationOverallStatus,
+  stage: Type.String(),
+  message: Type.String(),
+  details: Type.Optional(Details),
+  processLog: Type.Array(ProcessLogEntry),
+  createdAt: IsoTimestamp,
+  updatedAt: IsoTimestamp,
+  version: Type.Integer({ minimum: 0 })
+})
+export type RegistrationSnapshot = Static<typeof RegistrationSnapshot>
+
+/** `GET /api/registrations/:registrationId`. */
+export const RegistrationSnapshotResponse = Type.Intersect([Type.Object({ success: Type.Literal(true) }), RegistrationSnapshot])
+export type RegistrationSnapshotResponse = Static<typeof RegistrationSnapshotResponse>
+
+/** Answer to `POST /v1/registrations/:registrationId/events`. */
+export const RegistrationEventResponse = Type.Object({
+  success: Type.Literal(true),
+  registration: RegistrationSnapshot,
+  duplicate: Type.Boolean(),
+  subscribeToken: Type.String(),
+  subscribeTokenExpiresAt: IsoTimestamp
+})
+export type RegistrationEventResponse = Static<typeof RegistrationEventResponse>

@@ -1,0 +1,12 @@
+// The gateway's own counters, for the dashboard (admin token); Prometheus has the same as gauges.
+import Type, { type Static } from 'typebox'
+
+/** What one gateway replica holds right now: not a cluster-wide total. */
+export const GatewayStatsResponse = Type.Object({
+  success: Type.Literal(true),
+  /** Long-polls this replica holds. */
+  longPollWaiters: Type.Integer({ minimum: 0 }),
+  /** SSE streams open on this replica, all feeds together. */
+  sseStreams: Type.Integer({ minimum: 0 })
+})
+export type GatewayStatsResponse = Static<typeof GatewayStatsResponse>

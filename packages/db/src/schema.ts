@@ -1,0 +1,146 @@
+// Postgres tables: the truth Herald answers from. The ingest writes them; the gateway only reads.
+import { sql } from 'drizzle-orm'
+import {
+  bigint, bigserial, boolean, index, integer, jsonb, numeric, pgTable, text, timestamp, uniqueIndex
+} from 'drizzle-orm/pg-core'
+
+const createdAt = () => timestamp('created_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow()
+const updatedAt = () => timestamp('updated_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow()
+
+export const orders = pgTable('orders', {
+  id: text('id').primaryKey(),
+  orderNumber: text('order_number').notNull(),
+  totalAmount: numeric('total_amount', { precision: 14, scale: 2 }).notNull(),
+  currency: text('currency').notNull(),
+  ticketCount: integer('ticket_count').notNull(),
+  customerEmail: text('customer_email').notNull(),
+  customerFirstName: text('customer_first_name').notNull(),
+  customerLastName: text('customer_last_name').notNull(),
+  customerPhone: text('customer_phone'),
+  provider: text('provider').notNull(),
+  externalReference: text('external_reference'),
+  checkoutRequestId: text('checkout_request_id'),
+  merchantRequestId: text('merchant_request_id'),
+  providerReference: text('provider_reference'),
+  paymentStatus: text('payment_status').notNull().default('pending'),
+  status: text('status').notNull().default('pending'),
+  outcome: text('outcome'),
+  resultCode: integer('result_code'),
+  resultDesc: text('result_desc'),
+  receipt: text('receipt'),
+  needsReview: boolean('needs_review').notNull().default(false),
+  version: integer('version').notNull().default(1),
+  createdAt: createdAt(),
+  updatedAt: updatedAt()
+}, (table) => [
+  uniqueIndex('orders_external_reference_key').on(table.externalReference).where(sql`${table.externalReference} is not null`),
+  uniqueIndex('orders_checkout_request_id_key').on(table.checkoutRequestId).where(sql`${table.checkoutRequestId} is not null`),
+  index('orders_provider_reference_idx').on(table.providerReference).where(sql`${table.providerReference} is not null`)
+])
+
+export const registrations = pgTable('registrations', {
+  id: text('id').primaryKey(),
+  status: text('status').notNull().default('PENDING'),
+  stage: text('stage').notNull().default(''),
+  message: text('message').notNull().default(''),
+  details: jsonb('details'),
+  processLog: jsonb('process_log').notNull().default(sql`'[]'::jsonb`),
+  version: integer('version').notNull().default(0),
+  createdAt: createdAt(),
+  updatedAt: updatedAt()
+})
+
+export const registrationEvents = pgTable('registration_events', {
+  id: bigserial('id', { mode: 'bigint' }).primaryKey(),
+  registrationId: text('registration_id').notNull(),
+  version: integer('version').notNull(),
+  kind: text('kind').notNull(),
+  stage: text('stage').notNull(),
+  status: text('status').notNull(),
+  message: text('message').notNull(),
+  details: jsonb('details'),
+  processLog: jsonb('process_log'),
+  webhookId: text('webhook_id'),
+  createdAt: createdAt()
+}, (table) => [
+  uniqueIndex('registration_events_version_key').on(table.registrationId, table.version)
+])
+
+/** Every provider callback received, masked, with what Herald did with it. */
+export const callbacks = pgTable('callbacks', {
+  id: bigserial('id', { mode: 'bigint' }).primaryKey(),
+  provider: text('provider').notNull(),
+  /** provider + reference + result: the same callback twice has the same key. */
+  dedupeKey: text('dedupe_key').notNull(),
+  orderId: text('order_id'),
+  checkoutRequestId: text('checkout_request_id'),
+  externalReference: text('external_reference'),
+  resultCode: integer('result_code'),
+  outcome: text('outcome'),
+  disposition: text('disposition').notNull(),
+  sourceIp: text('source_ip'),
+  payload: jsonb('payload').notNull(),
+  receivedAt: timestamp('received_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow()
+}, (table) => [
+  uniqueIndex('callbacks_dedupe_key_key').on(table.dedupeKey),
+  index('callbacks_order_id_idx').on(table.orderId)
+])
+
+/** Standard Webhooks `webhook-id`s already processed, with the answer given, for idempotent retries. */
+export const webhookReceipts = pgTable('webhook_receipts', {
+  webhookId: text('webhook_id').primaryKey(),
+  entityType: text('entity_type').notNull(),
+  entityId: text('entity_id').notNull(),
+  response: jsonb('response').notNull(),
+  receivedAt: timestamp('received_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow()
+})
+
+/** Events committed with their state change, waiting to be (or already) published to Redis Streams. */
+export const outbox = pgTable('outbox', {
+  id: bigserial('id', { mode: 'bigint' }).primaryKey(),
+  entityType: text('entity_type').notNull(),
+  entityId: text('entity_id').notNull(),
+  version: integer('version').notNull(),
+  payload: jsonb('payload').notNull(),
+  createdAt: createdAt(),
+  publishedAt: timestamp('published_at', { withTimezone: true, mode: 'date' })
+}, (table) => [
+  index('outbox_unpublished_idx').on(table.id).where(sql`${table.publishedAt} is null`),
+  uniqueIndex('outbox_entity_version_key').on(table.entityType, table.entityId, table.version),
+  // The relay asks "is an earlier version of this entity still unpublished?" before publishing a later one.
+  index('outbox_unpublished_entity_idx').on(table.entityType, table.entityId, table.id).where(sql`${table.publishedAt} is null`)
+])
+
+/** Callbacks that arrived before their order was registered; applied when it is. */
+export const parkedCallbacks = pgTable('parked_callbacks', {
+  id: bigserial('id', { mode: 'bigint' }).primaryKey(),
+  provider: text('provider').notNull(),
+  callbackId: bigint('callback_id', { mode: 'bigint' }),
+  checkoutRequestId: text('checkout_request_id'),
+  externalReference: text('external_reference'),
+  /** PayHero's own `reference` for the payment (PayHero Africa callbacks carry only this and external_reference). */
+  providerReference: text('provider_reference'),
+  /** The normalized callback (no personal data), re-applied when the order is registered. */
+  payload: jsonb('payload').notNull(),
+  receivedAt: timestamp('received_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
+  appliedAt: timestamp('applied_at', { withTimezone: true, mode: 'date' }),
+  orderId: text('order_id')
+}, (table) => [
+  index('parked_callbacks_checkout_idx').on(table.checkoutRequestId).where(sql`${table.appliedAt} is null`),
+  index('parked_callbacks_external_idx').on(table.externalReference).where(sql`${table.appliedAt} is null`),
+  index('parked_callbacks_provider_ref_idx').on(table.providerReference).where(sql`${table.appliedAt} is null`)
+])
+
+/** Transitions refused and amounts that did not match: for a human to look at. */
+export const reviewItems = pgTable('review_items', {
+  id: bigserial('id', { mode: 'bigint' }).primaryKey(),
+  orderId: text('order_id'),
+  kind: text('kind').notNull(),
+  fromStatus: text('from_status'),
+  attemptedStatus: text('attempted_status'),
+  callbackId: bigint('callback_id', { mode: 'bigint' }),
+  details: jsonb('details'),
+  createdAt: createdAt()
+}, (table) => [
+  index('review_items_order_id_idx').on(table.orderId)
+])

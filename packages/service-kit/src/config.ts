@@ -1,0 +1,67 @@
+// Reads configuration once from the environment against a TypeBox schema; a bad value names its variable.
+import Type, { type Static, type TObject, type TProperties } from 'typebox'
+import { Value } from 'typebox/value'
+import { Compile } from 'typebox/compile'
+
+export class ConfigError extends Error {
+  readonly variable: string
+  constructor (variable: string, message: string) {
+    super(`invalid configuration: ${variable} ${message}`)
+    this.name = 'ConfigError'
+    this.variable = variable
+  }
+}
+
+/** Variables every Herald service reads. */
+export const CommonEnv = {
+  HOST: Type.String({ default: '0.0.0.0' }),
+  LOG_LEVEL: Type.Union([
+    Type.Literal('fatal'), Type.Literal('error'), Type.Literal('warn'),
+    Type.Literal('info'), Type.Literal('debug'), Type.Literal('trace'), Type.Literal('silent')
+  ], { default: 'info' }),
+  REDIS_URL: Type.String({ default: 'redis://127.0.0.1:6379', pattern: '^(redis|rediss|redis\\+cluster)://' }),
+  REDIS_CLUSTER_NODES: Type.String({ default: '', pattern: '^$|^[^,:\\s]+:[0-9]+(,[^,:\\s]+:[0-9]+)*$' }),
+  DATABASE_URL: Type.String({ pattern: '^postgres(ql)?://' }),
+  PG_POOL_MAX: Type.Integer({ minimum: 1, maximum: 200, default: 10 }),
+  HERALD_REDIS_PREFIX: Type.String({ default: 'herald', pattern: '^[A-Za-z0-9_.:-]{1,64}$' }),
+  HERALD_STREAM_SHARDS: Type.Integer({ minimum: 1, maximum: 1024, default: 1 }),
+  HERALD_STREAM_RETENTION_MS: Type.Integer({ minimum: 60_000, default: 24 * 3600_000 }),
+  SHUTDOWN_GRACE_MS: Type.Integer({ minimum: 0, maximum: 600_000, default: 10_000 })
+}
+
+/**
+ * Validates `env` against `schema` (defaults applied, strings converted to numbers and booleans).
+ * Unknown variables are ignored; the first bad one throws a ConfigError naming it.
+ */
+export function loadConfig<P extends TProperties> (schema: TObject<P>, env: NodeJS.ProcessEnv = process.env): Static<TObject<P>> {
+  const input: Record<string, unknown> = {}
+  for (const key of Object.keys(schema.properties)) {
+    const raw = env[key]
+    if (raw !== undefined && raw !== '') input[key] = raw
+    else if (raw === '' && (schema.properties[key] as { default?: unknown }).default === '') input[key] = ''
+  }
+  const withDefaults = Value.Default(schema, input)
+  const converted = Value.Convert(schema, withDefaults)
+  const check = Compile(schema)
+  if (check.Check(converted)) return converted as Static<TObject<P>>
+  const problems = new Map<string, string>()
+  for (const error of check.Errors(converted)) {
+    if (error.keyword === 'required') {
+      for (const missing of (error.params as { requiredProperties?: string[] }).requiredProperties ?? []) {
+        if (!problems.has(missing)) problems.set(missing, 'is required but not set')
+      }
+      continue
+    }
+    const variable = error.instancePath.replace(/^\//, '').split('/')[0] ?? '?'
+    if (variable !== '' && !problems.has(variable)) problems.set(variable, `${error.message} (got ${JSON.stringify(env[variable])})`)
+  }
+  const [first, ...rest] = [...problems]
+  if (first === undefined) throw new ConfigError('?', 'is invalid')
+  const more = rest.map(([variable, problem]) => `; ${variable} ${problem}`).join('')
+  throw new ConfigError(first[0], `${first[1]}${more}`)
+}
+
+/** Splits a comma list variable into trimmed non-empty items. */
+export function commaList (value: string | undefined): string[] {
+  return (value ?? '').split(',').map((item) => item.trim()).filter(Boolean)
+}

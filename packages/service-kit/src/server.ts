@@ -1,0 +1,62 @@
+// Runs a service: builds Fastify with Herald's logger and timeouts, listens, and closes with grace.
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
+import closeWithGrace from 'close-with-grace'
+import { TypeBoxValidatorCompiler, type TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
+import { loggerOptions, requestIdOptions } from './logger.js'
+import { ConfigError } from './config.js'
+
+export interface ServerSettings {
+  service: string
+  logLevel: string
+  bodyLimit?: number
+  /** How long a request's headers may take to arrive (slow-loris guard). */
+  requestTimeoutMs?: number
+}
+
+/** A Fastify instance with Herald's defaults; `app` plugins are registered on it by the caller. */
+export function createFastify (settings: ServerSettings, extra: Partial<FastifyServerOptions> = {}) {
+  return Fastify({
+    logger: loggerOptions(settings.logLevel, settings.service),
+    ...requestIdOptions,
+    bodyLimit: settings.bodyLimit ?? 64 * 1024,
+    trustProxy: false,
+    return503OnClosing: true,
+    // Long-polls and SSE hold responses open: only the time to send the request is bounded here.
+    requestTimeout: settings.requestTimeoutMs ?? 30_000,
+    connectionTimeout: 0,
+    keepAliveTimeout: 65_000,
+    forceCloseConnections: 'idle',
+    ajv: undefined,
+    ...extra
+  }).withTypeProvider<TypeBoxTypeProvider>().setValidatorCompiler(TypeBoxValidatorCompiler)
+}
+
+export interface RunOptions {
+  port: number
+  host: string
+  graceMs: number
+}
+
+/** Listens, prints where, and on SIGINT/SIGTERM marks not-ready and closes within `graceMs`. */
+export async function runServer (app: FastifyInstance, options: RunOptions): Promise<void> {
+  closeWithGrace({ delay: options.graceMs }, async ({ signal, err }) => {
+    if (err !== undefined) app.log.error({ err }, 'closing after an error')
+    else app.log.info({ signal }, 'closing')
+    app.readiness?.markShuttingDown()
+    await app.close()
+  })
+  await app.listen({ port: options.port, host: options.host })
+}
+
+/** Loads config or exits non-zero with a message naming the bad variable. */
+export function configOrExit<T> (load: () => T): T {
+  try {
+    return load()
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`${err.message}\n`)
+      process.exit(78)
+    }
+    throw err
+  }
+}

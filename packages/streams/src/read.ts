@@ -1,0 +1,70 @@
+// Reading what the publisher wrote: snapshots, per-entity history, and stream entries.
+import { validateStreamEvent, type EntityType, type StreamEvent } from '@herald/contracts'
+import type { RedisClient } from './redis.js'
+import type { StreamLayout } from './layout.js'
+
+/** Parses one event JSON written by the publisher; null if it is not a valid event. */
+export function parseStreamEvent (json: string | null | undefined): StreamEvent | null {
+  if (typeof json !== 'string') return null
+  try {
+    const value: unknown = JSON.parse(json)
+    return validateStreamEvent.check(value) ? value : null
+  } catch {
+    return null
+  }
+}
+
+/** The latest published event of an entity (its snapshot), or null when Redis has none. */
+export async function readSnapshot (redis: RedisClient, layout: StreamLayout, entityType: EntityType, entityId: string): Promise<StreamEvent | null> {
+  return parseStreamEvent(await redis.hget(layout.snapshotKey(entityType, entityId), 'e'))
+}
+
+export interface HistoryRead {
+  /** Events with version > afterVersion, in version order. */
+  events: StreamEvent[]
+  /**
+   * False when history no longer reaches back to afterVersion + 1 (trimmed or expired): the reader
+   * must send a reset with the current snapshot instead of pretending nothing was missed.
+   */
+  complete: boolean
+  latestVersion: number
+}
+
+/** Events of one entity after `afterVersion`: O(events of that entity), never a scan of the shard. */
+export async function readHistory (redis: RedisClient, layout: StreamLayout, entityType: EntityType, entityId: string, afterVersion: number): Promise<HistoryRead> {
+  const historyKey = layout.historyKey(entityType, entityId)
+  const [oldest, snapshotVersion, members] = await Promise.all([
+    redis.zrange(historyKey, 0, 0, 'WITHSCORES'),
+    redis.hget(layout.snapshotKey(entityType, entityId), 'v'),
+    redis.zrangebyscore(historyKey, `(${afterVersion}`, '+inf')
+  ])
+  const latestVersion = Number(snapshotVersion ?? 0)
+  const events = members.map(parseStreamEvent).filter((e): e is StreamEvent => e !== null)
+  const oldestVersion = oldest.length === 2 ? Number(oldest[1]) : Infinity
+  const complete = afterVersion >= latestVersion || oldestVersion <= afterVersion + 1
+  return { events, complete, latestVersion }
+}
+
+/** Fields of a stream entry as the publisher writes them. */
+export interface StreamEntry {
+  streamId: string
+  entityType: EntityType
+  entityId: string
+  version: number
+  eventId: string
+  json: string
+}
+
+/** Turns ioredis' `[id, [k, v, k, v …]]` tuples into entries; malformed ones are skipped. */
+export function parseStreamEntries (raw: Array<[string, string[]]>): StreamEntry[] {
+  const entries: StreamEntry[] = []
+  for (const [streamId, fields] of raw) {
+    if (!Array.isArray(fields)) continue
+    const map: Record<string, string> = {}
+    for (let i = 0; i + 1 < fields.length; i += 2) map[fields[i]!] = fields[i + 1]!
+    const t = map.t
+    if ((t !== 'order' && t !== 'registration') || map.i === undefined || map.e === undefined) continue
+    entries.push({ streamId, entityType: t, entityId: map.i, version: Number(map.v), eventId: map.x ?? '', json: map.e })
+  }
+  return entries
+}

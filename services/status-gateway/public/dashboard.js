@@ -1,0 +1,276 @@
+// The live dashboard: every registration and payment as it happens, through the client SDK.
+import {
+  followAllOrders, followAllRegistrations, registrationProgress, isFinalRegistrationStatus, updatesFromSnapshot
+} from './herald-client.js'
+
+const params = new URLSearchParams(window.location.search)
+const baseUrl = params.get('gateway') ?? ''
+const TOKEN_KEY = 'herald.adminToken'
+const MAX_ACTIVITY = 300
+const MAX_CARDS = 60
+const MAX_ORDERS = 200
+
+const $ = (id) => document.getElementById(id)
+const el = (tag, attrs = {}, ...children) => {
+  const node = document.createElement(tag)
+  for (const [name, value] of Object.entries(attrs)) {
+    if (value === undefined || value === null) continue
+    if (name === 'text') node.textContent = value
+    else node.setAttribute(name, value)
+  }
+  node.append(...children)
+  return node
+}
+const clock = (iso) => new Date(iso).toLocaleTimeString([], { hour12: false })
+const money = (amount, currency) => `${currency} ${Number(amount).toLocaleString()}`
+
+function toneOf (status) {
+  if (['completed', 'APPROVED', 'COMPLETED'].includes(status)) return 'ok'
+  if (['failed', 'cancelled', 'FAILED', 'REJECTED', 'DUPLICATE'].includes(status)) return 'bad'
+  if (status === 'processing') return 'warn'
+  return 'busy'
+}
+const badge = (status) => el('span', { class: 'badge', 'data-tone': toneOf(status), text: status })
+
+// The token comes once in the URL (from `pnpm start`'s output) and then lives in this tab only.
+let token = params.get('token') ?? sessionStorage.getItem(TOKEN_KEY)
+if (params.has('token')) {
+  sessionStorage.setItem(TOKEN_KEY, params.get('token'))
+  params.delete('token')
+  window.history.replaceState(null, '', `${window.location.pathname}${params.size > 0 ? `?${params}` : ''}`)
+}
+
+/** What the page knows; the DOM is redrawn from it (cheap at these sizes, and filters just re-render). */
+const registrations = new Map() // id -> { updates, updatedAt }
+const orders = new Map() // id -> snapshot
+const filters = { id: '', status: '', orders: true, registrations: true }
+let eventsSeen = 0
+
+function registrationStatus (entry) {
+  const progress = registrationProgress(entry.updates)
+  return { progress, status: progress.finalStatus ?? 'in_progress' }
+}
+
+function matches (kind, id, status) {
+  if (kind === 'order' && !filters.orders) return false
+  if (kind === 'registration' && !filters.registrations) return false
+  if (filters.id !== '' && !id.toLowerCase().includes(filters.id.toLowerCase())) return false
+  if (filters.status !== '' && status !== filters.status) return false
+  return true
+}
+
+function renderRegistrations () {
+  const list = [...registrations.entries()]
+    .sort((a, b) => b[1].updatedAt - a[1].updatedAt)
+    .filter(([id, entry]) => matches('registration', id, registrationStatus(entry).status))
+    .slice(0, MAX_CARDS)
+  $('registrations').replaceChildren(...list.map(([id, entry]) => {
+    const { progress } = registrationStatus(entry)
+    const latest = progress.latest
+    return el('article', { class: 'card', 'data-registration-id': id, 'data-final': progress.finalStatus ?? undefined },
+      el('header', {}, el('span', { text: id }), progress.finalStatus ? badge(progress.finalStatus) : el('span', { class: 'muted', text: `${progress.percent}%` })),
+      el('div', { class: 'bar', role: 'progressbar', 'aria-valuenow': String(progress.percent), 'aria-valuemin': '0', 'aria-valuemax': '100' },
+        el('span', { style: `width: ${progress.percent}%` })),
+      el('ol', { class: 'stages' }, ...progress.stages.map((stage) =>
+        el('li', { 'data-stage': stage.name, 'data-status': stage.status, title: stage.message ?? '', text: stage.name.replaceAll('_', ' ') }))),
+      el('div', { class: 'message', text: latest ? latest.message : '' }))
+  }))
+}
+
+function renderOrders (flashId) {
+  const list = [...orders.values()]
+    .sort((a, b) => b.updatedAt.localeCompare(a.updatedAt))
+    .filter((order) => matches('order', order.orderId, order.paymentStatus))
+    .slice(0, MAX_ORDERS)
+  $('orders').replaceChildren(...list.map((order) => el('tr', { 'data-order-id': order.orderId, 'data-payment-status': order.paymentStatus, class: order.orderId === flashId ? 'flash' : undefined },
+    el('td', { text: order.orderNumber, title: order.orderId }),
+    el('td', { text: money(order.totalAmount, order.currency) }),
+    el('td', { text: order.payment.provider ?? '' }),
+    el('td', {}, badge(order.paymentStatus)),
+    el('td', { text: order.payment.outcome ?? '', title: order.payment.resultDesc ?? '' }),
+    el('td', { text: clock(order.updatedAt) }))))
+}
+
+function addActivity (kind, id, status, message, at) {
+  eventsSeen++
+  $('stat-events').textContent = String(eventsSeen)
+  const row = el('li', { class: 'flash', 'data-kind': kind, 'data-entity-id': id, 'data-status': status },
+    el('time', { text: clock(at) }),
+    el('span', {}, el('b', { text: `${kind === 'order' ? 'payment' : 'registration'} ${id}` }), el('div', { class: 'message', text: message })),
+    badge(status))
+  row.hidden = !matches(kind, id, kind === 'registration' && !isFinalRegistrationStatus(status) ? 'in_progress' : status)
+  $('activity').prepend(row)
+  while ($('activity').children.length > MAX_ACTIVITY) $('activity').lastElementChild.remove()
+}
+
+function applyFiltersToActivity () {
+  for (const row of $('activity').children) {
+    const { kind, entityId, status } = row.dataset
+    row.hidden = !matches(kind, entityId, kind === 'registration' && !isFinalRegistrationStatus(status) ? 'in_progress' : status)
+  }
+}
+
+function setFeed (name, state, title) {
+  const node = $(`feed-${name}`)
+  node.dataset.state = state
+  node.title = title ?? ''
+}
+
+function feedHandlers (name) {
+  return {
+    onConnectionChange: (connected) => setFeed(name, connected ? 'live' : 'reconnecting'),
+    onError: (error, willRetry) => {
+      if (error.status === 404) return setFeed(name, 'unavailable', 'This gateway does not offer this feed')
+      setFeed(name, willRetry ? 'reconnecting' : 'stopped', `${error.code}: ${error.message}`)
+      if (!willRetry && (error.status === 401 || error.status === 403)) showLogin('That token was refused: enter the admin token.')
+    }
+  }
+}
+
+let unsubscribes = []
+function connect () {
+  for (const stop of unsubscribes) stop()
+  const options = { baseUrl, token }
+  unsubscribes = [
+    followAllRegistrations({
+      ...feedHandlers('registrations'),
+      onUpdate (update) {
+        const entry = registrations.get(update.registrationId) ?? { updates: [], updatedAt: 0 }
+        entry.updates.push(update)
+        entry.updatedAt = Date.now()
+        registrations.set(update.registrationId, entry)
+        addActivity('registration', update.registrationId, update.status, `${update.stage.replaceAll('_', ' ')}: ${update.message}`, update.timestamp)
+        renderRegistrations()
+      },
+      onReset (snapshot) {
+        if (snapshot !== null) {
+          registrations.set(snapshot.registrationId, { updates: updatesFromSnapshot(snapshot), updatedAt: Date.now() })
+          renderRegistrations()
+        } else {
+          // The all-registrations feed does not replay: fill in what the open registrations missed.
+          resyncRegistrations()
+        }
+      }
+    }, options),
+    followAllOrders({
+      ...feedHandlers('orders'),
+      onUpdate (order) {
+        const known = orders.get(order.orderId)
+        if (known !== undefined && known.version >= order.version) return
+        orders.set(order.orderId, order)
+        const detail = order.payment.resultDesc ?? (order.paymentStatus === 'pending' ? 'awaiting payment' : '')
+        addActivity('order', order.orderId, order.paymentStatus, `${order.orderNumber} · ${money(order.totalAmount, order.currency)} · ${detail}`, order.updatedAt)
+        renderOrders(order.orderId)
+      },
+      onReset (snapshot) {
+        if (snapshot !== null) orders.set(snapshot.orderId, snapshot)
+        else resyncOrders()
+        renderOrders()
+      }
+    }, options)
+  ]
+  pollStats()
+}
+
+async function readSnapshot (path) {
+  const response = await fetch(`${baseUrl}${path}`, { headers: { authorization: `Bearer ${token}` }, cache: 'no-store' })
+  return response.ok ? response.json() : null
+}
+
+async function resyncRegistrations () {
+  const open = [...registrations.entries()].filter(([, entry]) => registrationStatus(entry).status === 'in_progress')
+  await Promise.all(open.map(async ([id]) => {
+    const snapshot = await readSnapshot(`/api/registrations/${encodeURIComponent(id)}`).catch(() => null)
+    if (snapshot === null) return
+    const entry = registrations.get(id)
+    const known = entry.updates.length
+    entry.updates = updatesFromSnapshot(snapshot)
+    for (const update of entry.updates.slice(known)) {
+      addActivity('registration', id, update.status, `${update.stage.replaceAll('_', ' ')}: ${update.message} (caught up)`, update.timestamp)
+    }
+  }))
+  renderRegistrations()
+}
+
+async function resyncOrders () {
+  const open = [...orders.values()].filter((order) => !['completed', 'failed', 'cancelled'].includes(order.paymentStatus))
+  await Promise.all(open.map(async (order) => {
+    const snapshot = await readSnapshot(`/api/orders/${encodeURIComponent(order.orderId)}`).catch(() => null)
+    if (snapshot !== null && snapshot.version > order.version) orders.set(order.orderId, snapshot)
+  }))
+  renderOrders()
+}
+
+/** Waiter counts: the gateway's JSON stats when it has them, else its Prometheus gauges. */
+let statsTimer
+async function pollStats () {
+  clearTimeout(statsTimer)
+  try {
+    const headers = { authorization: `Bearer ${token}` }
+    let waiters
+    let streams
+    const stats = await fetch(`${baseUrl}/api/stats`, { headers, cache: 'no-store' })
+    if (stats.ok) {
+      const body = await stats.json()
+      waiters = body.longPollWaiters ?? body.waiters
+      streams = body.sseStreams ?? body.streams
+    } else {
+      const text = await (await fetch(`${baseUrl}/metrics`, { cache: 'no-store' })).text()
+      waiters = sumGauge(text, 'herald_gateway_active_waiters')
+      streams = sumGauge(text, 'herald_gateway_active_sse_streams')
+    }
+    $('stat-waiters').textContent = waiters === undefined ? '–' : String(waiters)
+    $('stat-streams').textContent = streams === undefined ? '–' : String(streams)
+  } catch {
+    // The feeds show the connection state; stats just keep their last value.
+  }
+  statsTimer = setTimeout(pollStats, 2000)
+}
+
+function sumGauge (text, name) {
+  let sum
+  for (const line of text.split('\n')) {
+    if (line.split(/[{ ]/)[0] !== name) continue
+    const value = Number(line.trim().split(/\s+/).at(-1))
+    if (Number.isFinite(value)) sum = (sum ?? 0) + value
+  }
+  return sum
+}
+
+function showLogin (message) {
+  for (const stop of unsubscribes) stop()
+  unsubscribes = []
+  $('login').hidden = false
+  $('filters').hidden = true
+  $('main').hidden = true
+  if (message) { $('fatal').hidden = false; $('fatal').textContent = message }
+  $('login-token').focus()
+}
+
+function start () {
+  $('login').hidden = true
+  $('fatal').hidden = true
+  $('filters').hidden = false
+  $('main').hidden = false
+  connect()
+}
+
+$('login').addEventListener('submit', (event) => {
+  event.preventDefault()
+  token = $('login-token').value.trim()
+  sessionStorage.setItem(TOKEN_KEY, token)
+  start()
+})
+$('logout').addEventListener('click', () => {
+  sessionStorage.removeItem(TOKEN_KEY)
+  token = null
+  showLogin()
+})
+$('filter-id').addEventListener('input', (event) => { filters.id = event.target.value.trim(); rerender() })
+$('filter-status').addEventListener('change', (event) => { filters.status = event.target.value; rerender() })
+$('filter-kind-orders').addEventListener('change', (event) => { filters.orders = event.target.checked; rerender() })
+$('filter-kind-registrations').addEventListener('change', (event) => { filters.registrations = event.target.checked; rerender() })
+function rerender () { renderRegistrations(); renderOrders(); applyFiltersToActivity() }
+
+if (token) start()
+else showLogin()

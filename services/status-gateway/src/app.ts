@@ -1,0 +1,68 @@
+// status-gateway as a Fastify plugin: no listen here (see server.ts), so tests build it with inject.
+import fp from 'fastify-plugin'
+import type { FastifyInstance } from 'fastify'
+import cors from '@fastify/cors'
+import {
+  commaList, databasePlugin, errorHandlerPlugin, healthPlugin, metricsPlugin, openapiPlugin, redisPlugin
+} from '@herald/service-kit'
+import type { GatewayConfig } from './config.js'
+import accessPlugin from './plugins/app/access.js'
+import gatewayMetricsPlugin from './plugins/app/gateway-metrics.js'
+import statusStorePlugin from './plugins/app/status-store.js'
+import orderWaitersPlugin from './plugins/app/order-waiters.js'
+import streamFanoutPlugin from './plugins/app/stream-fanout.js'
+import streamConsumersPlugin from './plugins/app/stream-consumers.js'
+import orderRoutes from './routes/orders/index.js'
+import registrationRoutes from './routes/registrations/index.js'
+import statsRoutes from './routes/stats/index.js'
+import dashboardRoutes from './routes/dashboard/index.js'
+
+export interface GatewayAppOptions {
+  config: GatewayConfig
+  /** Postgres schema to use instead of `public` (tests). */
+  databaseSchema?: string
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    config: GatewayConfig
+  }
+}
+
+async function gatewayApp (fastify: FastifyInstance, opts: GatewayAppOptions): Promise<void> {
+  const { config } = opts
+  fastify.decorate('config', config)
+  await fastify.register(errorHandlerPlugin)
+  await fastify.register(openapiPlugin, { title: 'Herald status-gateway', description: 'Long-poll and SSE delivery of payment and registration status.' })
+  await fastify.register(healthPlugin)
+  await fastify.register(metricsPlugin, { service: 'status-gateway' })
+  await fastify.register(databasePlugin, { url: config.DATABASE_URL, schema: opts.databaseSchema, max: config.PG_POOL_MAX, applicationName: 'herald-status-gateway' })
+  await fastify.register(redisPlugin, {
+    url: config.REDIS_URL,
+    clusterNodes: config.REDIS_CLUSTER_NODES,
+    prefix: config.HERALD_REDIS_PREFIX,
+    shards: config.HERALD_STREAM_SHARDS,
+    connectionName: `herald-gateway-${config.HERALD_INSTANCE_ID}`
+  })
+  const origins = commaList(config.GATEWAY_CORS_ORIGINS)
+  if (origins.length > 0) {
+    await fastify.register(cors, {
+      origin: origins,
+      methods: ['GET'],
+      allowedHeaders: ['Authorization', 'Last-Event-ID', 'Content-Type'],
+      maxAge: 600
+    })
+  }
+  await fastify.register(accessPlugin)
+  await fastify.register(gatewayMetricsPlugin)
+  await fastify.register(statusStorePlugin)
+  await fastify.register(orderWaitersPlugin)
+  await fastify.register(streamFanoutPlugin)
+  await fastify.register(streamConsumersPlugin)
+  await fastify.register(orderRoutes)
+  await fastify.register(registrationRoutes)
+  await fastify.register(statsRoutes)
+  await fastify.register(dashboardRoutes)
+}
+
+export default fp(gatewayApp, { name: 'herald-status-gateway' })

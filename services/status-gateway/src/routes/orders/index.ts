@@ -1,0 +1,120 @@
+// Orders: the snapshot, the long-poll a payment page waits on, the order's SSE stream and the admin feed of all orders.
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import Type from 'typebox'
+import {
+  ErrorBody, OrderEventsQuery, OrderIdParams, OrderSnapshotResponse, OrderWaitQuery, OrderWaitResponse
+} from '@herald/contracts'
+import { NotFoundError, UnavailableError, ValidationError } from '@herald/service-kit'
+import { readHistory } from '@herald/streams'
+import { isFinalPayment, orderForReader } from '../../plugins/app/status-store.js'
+import { newerOrder } from '../../plugins/app/order-waiters.js'
+
+const EventStream = Type.String({ description: 'text/event-stream: connected, update (id: <version>), ping, reset, closing' })
+
+const orderRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
+  const { config, statusStore, orderWaiters, streamFanout, access } = fastify
+
+  fastify.get('/api/orders/:orderId', {
+    schema: {
+      tags: ['orders'],
+      summary: 'Current state of an order',
+      params: OrderIdParams,
+      querystring: Type.Object({ token: Type.Optional(Type.String({ maxLength: 1024 })) }),
+      response: { 200: OrderSnapshotResponse, 400: ErrorBody, 401: ErrorBody, 403: ErrorBody, 404: ErrorBody }
+    }
+  }, async (request) => {
+    const { orderId } = request.params
+    const { showCustomer } = access.authorize(request, 'order', orderId)
+    const order = await statusStore.readOrder(orderId)
+    if (order === null) throw new NotFoundError(`Order ${orderId} not found`)
+    return { success: true as const, ...orderForReader(order, showCustomer) }
+  })
+
+  fastify.get('/api/orders/:orderId/wait', {
+    schema: {
+      tags: ['orders'],
+      summary: 'Wait until an order changes (long-poll)',
+      description: 'Answers at once when the payment is final or the order is newer than `since`; otherwise when it changes, or with the current state (`timedOut: true`) after `timeout` ms.',
+      params: OrderIdParams,
+      querystring: OrderWaitQuery,
+      response: { 200: OrderWaitResponse, 400: ErrorBody, 401: ErrorBody, 403: ErrorBody, 404: ErrorBody }
+    }
+  }, async (request, reply) => {
+    const { orderId } = request.params
+    const timeout = request.query.timeout ?? config.LONGPOLL_DEFAULT_TIMEOUT_MS
+    if (timeout > config.LONGPOLL_MAX_TIMEOUT_MS) {
+      throw new ValidationError(`querystring/timeout must be at most ${config.LONGPOLL_MAX_TIMEOUT_MS}`)
+    }
+    const { showCustomer } = access.authorize(request, 'order', orderId)
+
+    // Registered before the read: an event that lands during the read is remembered, not lost.
+    const waiter = orderWaiters.register(orderId, reply, showCustomer)
+    let current
+    try {
+      current = newerOrder(await statusStore.readOrder(orderId), waiter.known)
+    } catch (err) {
+      orderWaiters.remove(waiter)
+      throw err
+    }
+    if (waiter.done) return reply // the client left during the read
+    if (current === null) {
+      orderWaiters.remove(waiter)
+      throw new NotFoundError(`Order ${orderId} not found`)
+    }
+    orderWaiters.countRequest(orderId, isFinalPayment(current))
+    const since = request.query.since ?? current.version
+    if (isFinalPayment(current) || current.version > since) {
+      orderWaiters.answer(waiter, current, 'immediate', false)
+    } else {
+      orderWaiters.arm(waiter, since, timeout, current)
+    }
+    return reply
+  })
+
+  fastify.get('/api/orders/:orderId/events', {
+    schema: {
+      tags: ['orders'],
+      summary: 'Server-Sent Events for one order',
+      description: 'Resume with `Last-Event-ID` (or `?lastEventId=`): the missed versions in order, or a `reset` with the current state.',
+      params: OrderIdParams,
+      querystring: OrderEventsQuery,
+      response: { 200: EventStream, 401: ErrorBody, 403: ErrorBody, 503: ErrorBody }
+    }
+  }, async (request, reply) => {
+    const { orderId } = request.params
+    const { showCustomer } = access.authorize(request, 'order', orderId)
+    if (fastify.redis.status !== 'ready') throw new UnavailableError('Live updates are unavailable right now; retry shortly')
+    const client = streamFanout.open(reply, { kind: 'order', entityId: orderId, showCustomer }, {
+      history: (afterVersion) => readHistory(fastify.redis, fastify.streamLayout, 'order', orderId, afterVersion),
+      snapshot: () => statusStore.readOrder(orderId)
+    })
+    await client.resume(lastEventIdOf(request.headers['last-event-id'], request.query.lastEventId))
+  })
+
+  // The router prefers the static `updates` segment over `:orderId` for this exact path only: an order
+  // named `updates` keeps its snapshot, wait and events routes.
+  fastify.get('/api/orders/updates/stream', {
+    schema: {
+      tags: ['orders'],
+      summary: 'Server-Sent Events for every order (admin token)',
+      description: 'Each update is the order\'s full snapshot, customer included, with `id: <orderId>:<version>`. ' +
+        'The feed does not replay: a reconnect with an id gets a `reset` with `data: null` (read the open orders again).',
+      querystring: OrderEventsQuery,
+      response: { 200: EventStream, 401: ErrorBody, 403: ErrorBody, 503: ErrorBody }
+    }
+  }, async (request, reply) => {
+    access.authorizeAdmin(request, 'the all-orders feed')
+    if (fastify.redis.status !== 'ready') throw new UnavailableError('Live updates are unavailable right now; retry shortly')
+    const client = streamFanout.open(reply, { kind: 'orders' }, null)
+    await client.resume(lastEventIdOf(request.headers['last-event-id'], request.query.lastEventId))
+  })
+}
+
+/** The header wins: a browser reconnecting sends it, while `?lastEventId=` stays what the first connect used. */
+export function lastEventIdOf (header: string | string[] | undefined, query: string | undefined): string | undefined {
+  const value = Array.isArray(header) ? header[0] : header
+  if (value !== undefined && value !== '') return value.trim()
+  return query === '' ? undefined : query
+}
+
+export default orderRoutes

@@ -1,0 +1,63 @@
+// Registrations: the snapshot and the SSE stream of one registration, or of all of them (admin).
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import Type from 'typebox'
+import {
+  EntityId, ErrorBody, compileValidator, RegistrationIdParams, RegistrationSnapshotResponse, RegistrationStreamQuery
+} from '@herald/contracts'
+import { NotFoundError, UnavailableError, ValidationError } from '@herald/service-kit'
+import { readHistory } from '@herald/streams'
+import { lastEventIdOf } from '../orders/index.js'
+
+const entityId = compileValidator(EntityId)
+const EventStream = Type.String({ description: 'text/event-stream: connected, update, ping, reset, closing' })
+
+const registrationRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
+  const { statusStore, streamFanout, access } = fastify
+
+  fastify.get('/api/registrations/:registrationId', {
+    schema: {
+      tags: ['registrations'],
+      summary: 'Current state of a registration',
+      params: RegistrationIdParams,
+      querystring: Type.Object({ token: Type.Optional(Type.String({ maxLength: 1024 })) }),
+      response: { 200: RegistrationSnapshotResponse, 400: ErrorBody, 401: ErrorBody, 403: ErrorBody, 404: ErrorBody }
+    }
+  }, async (request) => {
+    const { registrationId } = request.params
+    access.authorize(request, 'registration', registrationId)
+    const registration = await statusStore.readRegistration(registrationId)
+    if (registration === null) throw new NotFoundError(`Registration ${registrationId} not found`)
+    return { success: true as const, ...registration }
+  })
+
+  fastify.get('/api/registrations/updates/stream', {
+    schema: {
+      tags: ['registrations'],
+      summary: 'Server-Sent Events for one registration, or every registration (admin token)',
+      description: 'With `registrationId`: `id: <version>`, resumable with `Last-Event-ID`. Without it (admin feed): ' +
+        '`id: <registrationId>:<version>`; the feed does not replay, a reconnect with an id gets a `reset` with `data: null`.',
+      querystring: RegistrationStreamQuery,
+      response: { 200: EventStream, 400: ErrorBody, 401: ErrorBody, 403: ErrorBody, 503: ErrorBody }
+    }
+  }, async (request, reply) => {
+    const { registrationId } = request.query
+    const lastEventId = lastEventIdOf(request.headers['last-event-id'], request.query.lastEventId)
+    if (registrationId === undefined || registrationId === '') {
+      access.authorizeAdmin(request, 'the all-registrations feed')
+      if (fastify.redis.status !== 'ready') throw new UnavailableError('Live updates are unavailable right now; retry shortly')
+      const client = streamFanout.open(reply, { kind: 'registrations' }, null)
+      await client.resume(lastEventId)
+      return
+    }
+    if (!entityId.check(registrationId)) throw new ValidationError('querystring/registrationId is not a valid registration id')
+    access.authorize(request, 'registration', registrationId)
+    if (fastify.redis.status !== 'ready') throw new UnavailableError('Live updates are unavailable right now; retry shortly')
+    const client = streamFanout.open(reply, { kind: 'registration', entityId: registrationId }, {
+      history: (afterVersion) => readHistory(fastify.redis, fastify.streamLayout, 'registration', registrationId, afterVersion),
+      snapshot: () => statusStore.readRegistration(registrationId)
+    })
+    await client.resume(lastEventId)
+  })
+}
+
+export default registrationRoutes

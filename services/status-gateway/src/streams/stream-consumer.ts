@@ -1,0 +1,219 @@
+// Reads one shard's stream through this replica's consumer group and hands each event to the dispatcher.
+import type { FastifyBaseLogger } from 'fastify'
+import type { StreamEvent } from '@herald/contracts'
+import { parseStreamEntries, parseStreamEvent, type RedisClient } from '@herald/streams'
+
+export interface StreamConsumerOptions {
+  shard: number
+  streamKey: string
+  /** This replica's consumer group, `gw:<instance id>`. */
+  group: string
+  consumer: string
+  /** Opens the reader's own connection (`maxRetriesPerRequest: null`, no offline queue). */
+  connect: () => RedisClient
+  blockMs: number
+  count: number
+  /** Called synchronously for each event, in stream order; must not wait on any client. */
+  dispatch: (event: StreamEvent) => void
+  log: FastifyBaseLogger
+}
+
+/** How long past BLOCK a read may take before the watchdog assumes the connection is silently dead. */
+const WATCHDOG_MARGIN_MS = 3000
+const MAX_BACKOFF_MS = 2000
+
+type XReadGroupReply = Array<[string, Array<[string, string[]]>]> | null
+
+function isNoGroup (err: unknown): boolean {
+  return err instanceof Error && err.message.includes('NOGROUP')
+}
+
+/**
+ * One blocking XREADGROUP loop on one dedicated connection. The group is created at `$` on start, and
+ * re-created from the last id this consumer saw when Redis answers NOGROUP (restarted without
+ * persistence, or the group was destroyed). Entries are acknowledged after dispatch.
+ *
+ * ioredis re-sends a blocking read that a reconnect interrupted, and a half-open TCP connection never
+ * answers at all: a watchdog throws away the connection when a read outlives BLOCK plus a margin.
+ */
+export class StreamConsumer {
+  readonly shard: number
+  readonly #options: StreamConsumerOptions
+  readonly #log: FastifyBaseLogger
+  #reader: RedisClient | null = null
+  #closing = false
+  #loop: Promise<void> | null = null
+  #groupReady = false
+  /** The last entry id delivered to this group: where a re-created group resumes. */
+  #lastId: string | null = null
+  /** Entries delivered to an earlier process of this instance but never acknowledged; '' once drained. */
+  #pendingCursor = '0'
+  #watchdog: NodeJS.Timeout | undefined
+  #sleepTimer: NodeJS.Timeout | undefined
+  #wake: (() => void) | undefined
+  #failures = 0
+  #watchdogFired = 0
+  #markReading!: () => void
+  /** Settles once the group exists and the first read is under way. */
+  readonly reading: Promise<void> = new Promise((resolve) => { this.#markReading = resolve })
+
+  constructor (options: StreamConsumerOptions) {
+    this.shard = options.shard
+    this.#options = options
+    this.#log = options.log.child({ component: 'stream-consumer', shard: options.shard })
+  }
+
+  /** True while the reader connection is up. */
+  get connected (): boolean {
+    return this.#reader?.status === 'ready'
+  }
+
+  /** How many times the watchdog replaced a hung connection (tests and logs). */
+  get watchdogResets (): number {
+    return this.#watchdogFired
+  }
+
+  start (): void {
+    if (this.#loop !== null || this.#closing) return
+    this.#reader = this.#open()
+    this.#loop = this.#run()
+  }
+
+  async close (): Promise<void> {
+    if (this.#closing) {
+      await this.#loop
+      return
+    }
+    this.#closing = true
+    clearTimeout(this.#watchdog)
+    clearTimeout(this.#sleepTimer)
+    this.#wake?.()
+    // Disconnecting rejects the blocked read, which ends the loop.
+    this.#reader?.disconnect()
+    await this.#loop
+    this.#reader = null
+  }
+
+  #open (): RedisClient {
+    const reader = this.#options.connect()
+    reader.on('error', (err: Error) => {
+      if (this.#failures === 0) this.#log.warn({ err }, 'stream reader connection error')
+    })
+    return reader
+  }
+
+  /** Throws the current connection away (rejecting its pending read) and opens a fresh one. */
+  #replaceReader (): void {
+    const old = this.#reader
+    this.#reader = this.#open()
+    old?.disconnect()
+  }
+
+  async #run (): Promise<void> {
+    while (!this.#closing) {
+      const reader = this.#reader!
+      try {
+        if (reader.status !== 'ready') {
+          await this.#sleep(100)
+          continue
+        }
+        if (!this.#groupReady) await this.#ensureGroup(reader)
+        const draining = this.#pendingCursor !== ''
+        const reply = await this.#read(reader, draining ? this.#pendingCursor : '>')
+        const batch = reply?.[0]?.[1] ?? []
+        if (draining && batch.length === 0) this.#pendingCursor = ''
+        if (batch.length > 0) await this.#handle(reader, batch, draining)
+        if (this.#failures > 0) this.#log.info('stream reader recovered')
+        this.#failures = 0
+      } catch (err) {
+        if (this.#closing) break
+        if (isNoGroup(err)) {
+          this.#log.warn({ lastId: this.#lastId }, 'consumer group is gone; re-creating it from the last id seen')
+          this.#groupReady = false
+          continue
+        }
+        this.#failures++
+        if (this.#failures === 1) this.#log.warn({ err }, 'stream read failed; retrying')
+        await this.#sleep(Math.min(50 * 2 ** this.#failures, MAX_BACKOFF_MS))
+      }
+    }
+  }
+
+  async #ensureGroup (reader: RedisClient): Promise<void> {
+    const { streamKey, group } = this.#options
+    try {
+      await reader.xgroup('CREATE', streamKey, group, this.#lastId ?? '$', 'MKSTREAM')
+      this.#log.info({ group, from: this.#lastId ?? '$' }, 'consumer group created')
+    } catch (err) {
+      if (!(err instanceof Error && err.message.includes('BUSYGROUP'))) throw err
+    }
+    if (this.#lastId === null) {
+      // Remember where the group starts, so a group lost before the first event resumes without a gap.
+      const groups = await reader.call('XINFO', 'GROUPS', streamKey) as unknown[][]
+      for (const fields of groups) {
+        const info = toRecord(fields)
+        if (info.name === group && typeof info['last-delivered-id'] === 'string') this.#lastId = info['last-delivered-id']
+      }
+    }
+    this.#groupReady = true
+    this.#markReading()
+  }
+
+  async #read (reader: RedisClient, id: string): Promise<XReadGroupReply> {
+    const { streamKey, group, consumer, count, blockMs } = this.#options
+    this.#watchdog = setTimeout(() => {
+      this.#watchdogFired++
+      this.#log.warn({ deadlineMs: blockMs + WATCHDOG_MARGIN_MS }, 'blocking read outlived its deadline; reconnecting the reader')
+      this.#replaceReader()
+    }, blockMs + WATCHDOG_MARGIN_MS)
+    try {
+      return await reader.call('XREADGROUP', 'GROUP', group, consumer, 'COUNT', count, 'BLOCK', blockMs, 'STREAMS', streamKey, id) as XReadGroupReply
+    } finally {
+      clearTimeout(this.#watchdog)
+    }
+  }
+
+  async #handle (reader: RedisClient, batch: Array<[string, string[]]>, draining: boolean): Promise<void> {
+    for (const entry of parseStreamEntries(batch)) {
+      const event = parseStreamEvent(entry.json)
+      if (event === null) {
+        this.#log.warn({ streamId: entry.streamId }, 'skipping a stream entry that is not a valid event')
+        continue
+      }
+      try {
+        this.#options.dispatch(event)
+      } catch (err) {
+        this.#log.error({ err, streamId: entry.streamId }, 'dispatching an event failed')
+      }
+    }
+    const ids = batch.map(([id]) => id)
+    const last = ids[ids.length - 1]!
+    if (draining) this.#pendingCursor = last
+    if (this.#lastId === null || compareStreamIds(last, this.#lastId) > 0) this.#lastId = last
+    // The watchdog may have swapped connections meanwhile: acknowledge on the current one.
+    await (this.#reader ?? reader).xack(this.#options.streamKey, this.#options.group, ...ids)
+  }
+
+  #sleep (ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      this.#wake = resolve
+      this.#sleepTimer = setTimeout(resolve, ms)
+    })
+  }
+}
+
+/** XINFO answers flat `[k, v, k, v …]` arrays. */
+export function toRecord (fields: unknown[]): Record<string, unknown> {
+  const record: Record<string, unknown> = {}
+  for (let i = 0; i + 1 < fields.length; i += 2) record[String(fields[i])] = fields[i + 1]
+  return record
+}
+
+export function compareStreamIds (a: string, b: string): number {
+  const [aMs = '0', aSeq = '0'] = a.split('-')
+  const [bMs = '0', bSeq = '0'] = b.split('-')
+  const ms = BigInt(aMs) - BigInt(bMs)
+  if (ms !== 0n) return ms > 0n ? 1 : -1
+  const seq = BigInt(aSeq) - BigInt(bSeq)
+  return seq === 0n ? 0 : seq > 0n ? 1 : -1
+}

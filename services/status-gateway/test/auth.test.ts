@@ -1,0 +1,68 @@
+import t from 'tap'
+import { buildGateway } from './helper.js'
+import { ADMIN, orderEvent, registrationEvent, tokenFor, usePublisher } from './support.js'
+
+t.test('without a valid token: 401 and no customer data; a token for order A cannot read order B', async (t) => {
+  const { app, prefix } = await buildGateway(t)
+  const { publisher } = usePublisher(t, prefix)
+  await publisher.publish(orderEvent('order-a', 1))
+  await publisher.publish(orderEvent('order-b', 1))
+  for (const url of ['/api/orders/order-a', '/api/orders/order-a/wait?timeout=0', '/api/orders/order-a/events']) {
+    const none = await app.inject({ url })
+    t.equal(none.statusCode, 401, `${url} without a token`)
+    t.match(none.json(), { success: false, code: 'HERALD_ERR_UNAUTHORIZED' })
+    t.notMatch(none.body, /jane@example\.com/)
+    const bad = await app.inject({ url, headers: { authorization: 'Bearer hst1.forged.token' } })
+    t.equal(bad.statusCode, 401, `${url} with a forged token`)
+  }
+  const expired = await app.inject({ url: `/api/orders/order-a?token=${tokenFor('order', 'order-a', -1000)}` })
+  t.equal(expired.statusCode, 401, 'an expired token')
+  const tokenA = tokenFor('order', 'order-a')
+  const other = await app.inject({ url: '/api/orders/order-b', headers: { authorization: `Bearer ${tokenA}` } })
+  t.equal(other.statusCode, 403)
+  t.match(other.json(), { code: 'HERALD_ERR_FORBIDDEN' })
+  t.notMatch(other.body, /jane@example\.com/)
+  const registration = await app.inject({ url: `/api/registrations/order-a?token=${tokenA}` })
+  t.equal(registration.statusCode, 403, 'an order token does not open a registration of the same id')
+  const own = await app.inject({ url: '/api/orders/order-a', headers: { authorization: `Bearer ${tokenA}` } })
+  t.equal(own.statusCode, 200)
+  t.match(own.json(), { orderId: 'order-a', customer: { email: 'jane@example.com' } })
+})
+
+t.test('the admin token opens everything; an admin-scope subscribe token too', async (t) => {
+  const { app, prefix } = await buildGateway(t)
+  const { publisher } = usePublisher(t, prefix)
+  await publisher.publish(orderEvent('order-c', 1))
+  await publisher.publish(registrationEvent('reg-c', 1))
+  t.equal((await app.inject({ url: `/api/orders/order-c?token=${ADMIN}` })).statusCode, 200)
+  const reg = await app.inject({ url: '/api/registrations/reg-c', headers: { authorization: `Bearer ${ADMIN}` } })
+  t.match(reg.json(), { success: true, registrationId: 'reg-c', version: 1, stage: 'stage_1' })
+  const scoped = await app.inject({ url: `/api/orders/order-c?token=${tokenFor('admin', '*')}` })
+  t.match(scoped.json(), { customer: { email: 'jane@example.com' } })
+  const unknown = await app.inject({ url: `/api/registrations/nope?token=${ADMIN}` })
+  t.equal(unknown.statusCode, 404)
+})
+
+t.test('anonymous mode lets legacy frontends read status, never the customer', async (t) => {
+  const { app, prefix } = await buildGateway(t, { GATEWAY_ANONYMOUS: 'true' })
+  const { publisher } = usePublisher(t, prefix)
+  await publisher.publish(orderEvent('order-d', 1))
+  await publisher.publish(orderEvent('order-d', 2, 'completed'))
+  const snapshot = await app.inject({ url: '/api/orders/order-d' })
+  t.equal(snapshot.statusCode, 200)
+  t.match(snapshot.json(), { orderId: 'order-d', paymentStatus: 'completed', customer: null })
+  const wait = await app.inject({ url: '/api/orders/order-d/wait' })
+  t.match(wait.json(), { paymentStatus: 'completed', customer: null, timedOut: false })
+  const otherToken = await app.inject({ url: `/api/orders/order-d?token=${tokenFor('order', 'order-x')}` })
+  t.match(otherToken.json(), { customer: null })
+  const owner = await app.inject({ url: `/api/orders/order-d?token=${tokenFor('order', 'order-d')}` })
+  t.match(owner.json(), { customer: { email: 'jane@example.com' } })
+})
+
+t.test('CORS answers the configured origins only', async (t) => {
+  const { app } = await buildGateway(t, { GATEWAY_CORS_ORIGINS: 'https://shop.example.com, https://admin.example.com' })
+  const allowed = await app.inject({ method: 'OPTIONS', url: '/api/orders/x/wait', headers: { origin: 'https://shop.example.com', 'access-control-request-method': 'GET', 'access-control-request-headers': 'authorization' } })
+  t.equal(allowed.headers['access-control-allow-origin'], 'https://shop.example.com')
+  const other = await app.inject({ url: `/api/orders/x?token=${ADMIN}`, headers: { origin: 'https://evil.example.com' } })
+  t.equal(other.headers['access-control-allow-origin'], undefined)
+})

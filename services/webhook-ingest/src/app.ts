@@ -1,0 +1,60 @@
+// webhook-ingest as a Fastify plugin: no listen here (see server.ts), so tests build it with inject.
+import fp from 'fastify-plugin'
+import type { FastifyInstance } from 'fastify'
+import {
+  commaList, databasePlugin, errorHandlerPlugin, healthPlugin, metricsPlugin, openapiPlugin, redisPlugin
+} from '@herald/service-kit'
+import type { IngestConfig } from './config.js'
+import { StandardWebhookVerifier } from './auth/standard-webhooks.js'
+import ingestMetricsPlugin from './plugins/ingest-metrics.js'
+import outboxRelayPlugin from './plugins/outbox-relay.js'
+import webhookRoutes from './routes/webhooks/index.js'
+import orderRoutes from './routes/orders/index.js'
+import registrationRoutes from './routes/registrations/index.js'
+
+export interface IngestAppOptions {
+  config: IngestConfig
+  /** Postgres schema to use instead of `public` (tests). */
+  databaseSchema?: string
+  /**
+   * False commits events to the outbox but never publishes them (no immediate publish, no sweep):
+   * tests use it to stand for a process that died between commit and publish.
+   */
+  publishing?: boolean
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    config: IngestConfig
+    standardWebhookVerifier: StandardWebhookVerifier
+  }
+}
+
+async function ingestApp (fastify: FastifyInstance, opts: IngestAppOptions): Promise<void> {
+  const { config } = opts
+  fastify.decorate('config', config)
+  fastify.decorate('standardWebhookVerifier', new StandardWebhookVerifier(commaList(config.INTERNAL_WEBHOOK_SECRETS)))
+  await fastify.register(errorHandlerPlugin)
+  await fastify.register(openapiPlugin, { title: 'Herald webhook-ingest', description: 'Verified, idempotent intake of payment callbacks and registration events.' })
+  await fastify.register(healthPlugin)
+  await fastify.register(metricsPlugin, { service: 'webhook-ingest' })
+  await fastify.register(databasePlugin, { url: config.DATABASE_URL, schema: opts.databaseSchema, max: config.PG_POOL_MAX, applicationName: 'herald-webhook-ingest' })
+  await fastify.register(redisPlugin, {
+    url: config.REDIS_URL,
+    clusterNodes: config.REDIS_CLUSTER_NODES,
+    prefix: config.HERALD_REDIS_PREFIX,
+    shards: config.HERALD_STREAM_SHARDS,
+    connectionName: 'herald-ingest'
+  })
+  await fastify.register(ingestMetricsPlugin)
+  await fastify.register(outboxRelayPlugin, {
+    sweepIntervalMs: config.OUTBOX_SWEEP_INTERVAL_MS,
+    retentionMs: config.HERALD_STREAM_RETENTION_MS,
+    publishing: opts.publishing
+  })
+  await fastify.register(webhookRoutes)
+  await fastify.register(orderRoutes)
+  await fastify.register(registrationRoutes)
+}
+
+export default fp(ingestApp, { name: 'herald-webhook-ingest' })

@@ -1,0 +1,237 @@
+// Moves committed outbox rows to Redis Streams: at once after a commit, and by a periodic sweep that any
+// number of ingest replicas can run side by side (FOR UPDATE SKIP LOCKED), always in version order per entity.
+import type pg from 'pg'
+import type { FastifyBaseLogger } from 'fastify'
+import type { StreamEvent } from '@herald/contracts'
+import type { EventPublisher, PublishResult } from '@herald/streams'
+
+export interface OutboxRelayOptions {
+  pool: pg.Pool
+  publisher: EventPublisher
+  /** False while Redis is unreachable: the relay then leaves rows alone instead of failing each one. */
+  isRedisReady: () => boolean
+  log: FastifyBaseLogger
+  sweepIntervalMs: number
+  batchSize?: number
+  /** Seconds from commit to stream, per publish path. */
+  onPublished?: (path: 'immediate' | 'sweep', latencySeconds: number) => void
+}
+
+interface OutboxRow {
+  id: string
+  entity_type: string
+  entity_id: string
+  version: number
+  payload: StreamEvent
+}
+
+const entityKey = (type: string, id: string) => `${type}\u0000${id}`
+
+export class OutboxRelay {
+  readonly #pool: pg.Pool
+  readonly #publisher: EventPublisher
+  readonly #isRedisReady: () => boolean
+  readonly #log: FastifyBaseLogger
+  readonly #intervalMs: number
+  readonly #batchSize: number
+  readonly #onPublished: OutboxRelayOptions['onPublished']
+  #timer: NodeJS.Timeout | undefined
+  #sweeping: Promise<number> | undefined
+  readonly #inflight = new Set<Promise<void>>()
+  #started = false
+  #closed = false
+
+  constructor (options: OutboxRelayOptions) {
+    this.#pool = options.pool
+    this.#publisher = options.publisher
+    this.#isRedisReady = options.isRedisReady
+    this.#log = options.log
+    this.#intervalMs = options.sweepIntervalMs
+    this.#batchSize = options.batchSize ?? 200
+    this.#onPublished = options.onPublished
+  }
+
+  /** Starts the periodic sweep; idempotent. */
+  start (): void {
+    if (this.#started || this.#closed) return
+    this.#started = true
+    this.#schedule()
+  }
+
+  #schedule (): void {
+    if (this.#closed) return
+    this.#timer = setTimeout(() => {
+      this.#timer = undefined
+      this.drain().catch((err) => this.#log.warn({ err }, 'outbox sweep failed')).finally(() => this.#schedule())
+    }, this.#intervalMs)
+    this.#timer.unref()
+  }
+
+  /**
+   * Publishes the events one request just committed (all of one entity, in version order), without
+   * waiting for the sweep. Skipped when an earlier version of the entity is still unpublished: the sweep
+   * publishes in order. Never throws; never blocks the caller's answer.
+   */
+  publishCommitted (events: readonly StreamEvent[]): void {
+    if (events.length === 0 || this.#closed || !this.#isRedisReady()) return
+    const task = this.#publishCommitted(events)
+      .catch((err) => this.#log.warn({ err }, 'immediate publish failed; the sweep will retry'))
+      .finally(() => this.#inflight.delete(task))
+    this.#inflight.add(task)
+  }
+
+  async #publishCommitted (events: readonly StreamEvent[]): Promise<void> {
+    const first = events[0]!
+    const { rows } = await this.#pool.query(
+      'select 1 from outbox where entity_type = $1 and entity_id = $2 and published_at is null and id < $3 limit 1',
+      [first.entityType, first.entityId, first.eventId]
+    )
+    // An earlier version is waiting (Redis was down, or another request's publish is in flight).
+    if (rows.length > 0) return
+    const published: string[] = []
+    try {
+      for (const event of events) {
+        const result = await this.#publisher.publish(event)
+        if (result.status === 'gap') break
+        published.push(event.eventId)
+        this.#observe('immediate', event)
+      }
+    } finally {
+      if (published.length > 0) {
+        await this.#pool.query('update outbox set published_at = now() where id = any($1::bigint[]) and published_at is null', [published])
+      }
+    }
+  }
+
+  /** Sweeps until a batch comes back short; returns how many rows were published. */
+  async drain (): Promise<number> {
+    let total = 0
+    for (;;) {
+      const { published, locked } = await this.#sweepOnce()
+      total += published
+      if (this.#closed || locked < this.#batchSize || published === 0) return total
+    }
+  }
+
+  /** One sweep of at most one batch; concurrent calls share the sweep in progress. */
+  async sweep (): Promise<number> {
+    return (await this.#sweepOnce()).published
+  }
+
+  #sweepOnce (): Promise<{ published: number, locked: number }> {
+    if (this.#closed || !this.#isRedisReady()) return Promise.resolve({ published: 0, locked: 0 })
+    if (this.#sweeping !== undefined) return this.#sweeping.then((published) => ({ published, locked: 0 }))
+    let locked = 0
+    const run = this.#sweepBatch((n) => { locked = n })
+    this.#sweeping = run.finally(() => { this.#sweeping = undefined })
+    return run.then((published) => ({ published, locked }))
+  }
+
+  async #sweepBatch (reportLocked: (n: number) => void): Promise<number> {
+    const client = await this.#pool.connect()
+    try {
+      await client.query('begin')
+      const { rows } = await client.query<OutboxRow>(
+        `select id::text, entity_type, entity_id, version, payload from outbox
+         where published_at is null order by id limit $1 for update skip locked`,
+        [this.#batchSize]
+      )
+      reportLocked(rows.length)
+      if (rows.length === 0) {
+        await client.query('commit')
+        return 0
+      }
+      const publishable = await this.#inVersionOrder(client, rows)
+      const published: string[] = []
+      await Promise.all([...publishable.values()].map(async (entityRows) => {
+        for (const row of entityRows) {
+          if (!await this.#publishRow(client, row)) break
+          published.push(row.id)
+          this.#observe('sweep', row.payload)
+        }
+      }))
+      if (published.length > 0) {
+        await client.query('update outbox set published_at = now() where id = any($1::bigint[])', [published])
+      }
+      await client.query('commit')
+      return published.length
+    } catch (err) {
+      await client.query('rollback').catch(() => {})
+      throw err
+    } finally {
+      client.release()
+    }
+  }
+
+  /**
+   * The locked rows that may be published now, per entity in id (= version) order: an entity's rows up to
+   * the first earlier unpublished row this relay does not hold (another replica has it locked).
+   */
+  async #inVersionOrder (client: pg.PoolClient, rows: OutboxRow[]): Promise<Map<string, OutboxRow[]>> {
+    const mine = new Map(rows.map((row) => [row.id, row]))
+    const entities = new Map<string, { type: string, id: string }>()
+    for (const row of rows) entities.set(entityKey(row.entity_type, row.entity_id), { type: row.entity_type, id: row.entity_id })
+    const types = [...entities.values()].map((e) => e.type)
+    const ids = [...entities.values()].map((e) => e.id)
+    const { rows: pending } = await client.query<{ id: string, entity_type: string, entity_id: string }>(
+      `select o.id::text, o.entity_type, o.entity_id from outbox o
+       join unnest($1::text[], $2::text[]) as e(entity_type, entity_id)
+         on o.entity_type = e.entity_type and o.entity_id = e.entity_id
+       where o.published_at is null and o.id <= $3
+       order by o.id`,
+      [types, ids, rows[rows.length - 1]!.id]
+    )
+    const blocked = new Set<string>()
+    const publishable = new Map<string, OutboxRow[]>()
+    for (const { id, entity_type: type, entity_id: entityId } of pending) {
+      const key = entityKey(type, entityId)
+      if (blocked.has(key)) continue
+      const row = mine.get(id)
+      if (row === undefined) {
+        blocked.add(key)
+        continue
+      }
+      const list = publishable.get(key) ?? []
+      list.push(row)
+      publishable.set(key, list)
+    }
+    return publishable
+  }
+
+  /** Publishes one row; on a gap (Redis lost versions Postgres marked published) republishes them first. */
+  async #publishRow (client: pg.PoolClient, row: OutboxRow): Promise<boolean> {
+    let result: PublishResult
+    try {
+      result = await this.#publisher.publish(row.payload)
+      if (result.status !== 'gap') return true
+      this.#log.warn({ entityType: row.entity_type, entityId: row.entity_id, version: row.version, redisVersion: result.currentVersion }, 'stream is missing earlier versions; republishing them')
+      const { rows: missing } = await client.query<{ payload: StreamEvent }>(
+        `select payload from outbox where entity_type = $1 and entity_id = $2 and version > $3 and version < $4
+         order by version`,
+        [row.entity_type, row.entity_id, result.currentVersion, row.version]
+      )
+      for (const { payload } of missing) {
+        if ((await this.#publisher.publish(payload)).status === 'gap') return false
+      }
+      result = await this.#publisher.publish(row.payload)
+      return result.status !== 'gap'
+    } catch (err) {
+      this.#log.warn({ err, entityType: row.entity_type, entityId: row.entity_id }, 'publish failed; will retry')
+      return false
+    }
+  }
+
+  #observe (path: 'immediate' | 'sweep', event: StreamEvent): void {
+    if (this.#onPublished === undefined) return
+    const committedAt = Date.parse(event.occurredAt)
+    if (!Number.isNaN(committedAt)) this.#onPublished(path, Math.max(0, Date.now() - committedAt) / 1000)
+  }
+
+  /** Stops the sweep and waits for publishes in flight; idempotent. */
+  async close (): Promise<void> {
+    this.#closed = true
+    if (this.#timer !== undefined) clearTimeout(this.#timer)
+    this.#timer = undefined
+    await Promise.allSettled([this.#sweeping, ...this.#inflight])
+  }
+}

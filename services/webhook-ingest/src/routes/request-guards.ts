@@ -1,0 +1,69 @@
+// What every ingest route checks before its handler: raw JSON body, path token, signature, body shape.
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import type { CompiledValidator } from '@herald/contracts'
+import { firstErrorText } from '@herald/contracts'
+import { BadJsonError, UnauthorizedError, ValidationError, withDetails } from '@herald/service-kit'
+import { pathTokenMatches } from '../auth/path-token.js'
+import type { StandardWebhookVerifier } from '../auth/standard-webhooks.js'
+
+/** Request bodies above this are refused with 413 before they are parsed. */
+export const INGEST_BODY_LIMIT = 64 * 1024
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** The body exactly as received: signatures are computed over these bytes. */
+    rawBody?: string
+    /** The verified Standard Webhooks `webhook-id` of an internal request. */
+    webhookId?: string
+  }
+}
+
+/**
+ * Parses JSON in this scope while keeping the raw string for signature checks. Fastify's own parser
+ * would discard it, and re-serializing a parsed body does not give back the signed bytes.
+ */
+export function useRawJsonBody (fastify: FastifyInstance): void {
+  // JSON only: anything else (text/plain included) is a 415, not a string that fails validation.
+  fastify.removeAllContentTypeParsers()
+  fastify.addContentTypeParser('application/json', { parseAs: 'string', bodyLimit: INGEST_BODY_LIMIT }, (request, body, done) => {
+    const raw = body as string
+    request.rawBody = raw
+    try {
+      done(null, JSON.parse(raw))
+    } catch (err) {
+      done(new BadJsonError((err as Error).message), undefined)
+    }
+  })
+}
+
+/** onRequest guard: the `:token` path parameter must equal `expected` (constant time). */
+export function requirePathToken (expected: string) {
+  return async (request: FastifyRequest): Promise<void> => {
+    const { token } = request.params as { token?: string }
+    if (typeof token !== 'string' || !pathTokenMatches(expected, token)) throw new UnauthorizedError('Invalid callback token')
+  }
+}
+
+/** preValidation guard: a valid Standard Webhooks signature over the raw body; records the webhook-id. */
+export function requireStandardWebhook (verifier: StandardWebhookVerifier) {
+  return async (request: FastifyRequest): Promise<void> => {
+    const result = verifier.verify(request.rawBody ?? '', request.headers)
+    if (!result.ok) throw new UnauthorizedError(`Invalid webhook signature: ${result.reason}`)
+    request.webhookId = result.webhookId
+  }
+}
+
+/** Validates a body with one of the contracts' compiled validators; a 400 names the failing field. */
+export function assertBody<T> (validator: CompiledValidator<T>, body: unknown): T {
+  const result = validator.validate(body)
+  if (result.ok) return result.value
+  const fields = result.errors.map((e) => ({ field: `body${e.field}`, message: e.message }))
+  throw withDetails(new ValidationError(`body${firstErrorText(result.errors).replace(/^body/, '')}`), { fields })
+}
+
+/** preValidation guard built on `assertBody`, so the answer names the field before Fastify's own check runs. */
+export function requireBody<T> (validator: CompiledValidator<T>) {
+  return async (request: FastifyRequest, _reply: FastifyReply): Promise<void> => {
+    assertBody(validator, request.body)
+  }
+}

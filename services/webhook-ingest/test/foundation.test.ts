@@ -1,0 +1,49 @@
+import t from 'tap'
+import { spawnSync } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
+import { buildIngest } from './helper.js'
+
+t.test('healthz and readyz answer 200 with Redis and Postgres up', async (t) => {
+  const { app } = await buildIngest(t)
+  const health = await app.inject({ method: 'GET', url: '/healthz' })
+  t.equal(health.statusCode, 200)
+  t.same(health.json(), { status: 'ok' })
+  const ready = await app.inject({ method: 'GET', url: '/readyz' })
+  t.equal(ready.statusCode, 200)
+  t.same(ready.json(), { status: 'ready', shuttingDown: false, checks: { postgres: 'ok', redis: 'ok' } })
+})
+
+t.test('readyz names the dependency that is down', async (t) => {
+  const { app } = await buildIngest(t, { REDIS_URL: 'redis://127.0.0.1:1' })
+  const ready = await app.inject({ method: 'GET', url: '/readyz' })
+  t.equal(ready.statusCode, 503)
+  t.match(ready.json(), { status: 'not_ready', checks: { redis: 'down', postgres: 'ok' } })
+})
+
+t.test('metrics are Prometheus text and the OpenAPI document is served', async (t) => {
+  const { app } = await buildIngest(t)
+  const metrics = await app.inject({ method: 'GET', url: '/metrics' })
+  t.equal(metrics.statusCode, 200)
+  t.match(metrics.body, /process_cpu_user_seconds_total/)
+  const openapi = await app.inject({ method: 'GET', url: '/openapi.json' })
+  t.equal(openapi.statusCode, 200)
+  t.match(openapi.json(), { openapi: '3.1.0' })
+})
+
+t.test('an unknown route answers 404 with the error body', async (t) => {
+  const { app } = await buildIngest(t)
+  const res = await app.inject({ method: 'GET', url: '/nope' })
+  t.equal(res.statusCode, 404)
+  t.match(res.json(), { success: false, code: 'HERALD_ERR_ROUTE_NOT_FOUND', error: /nope/ })
+})
+
+t.test('an invalid variable stops the process with a message naming it', async (t) => {
+  const entry = fileURLToPath(new URL('../dist/server.js', import.meta.url))
+  const result = spawnSync(process.execPath, [entry], {
+    env: { PATH: process.env.PATH, PORT: 'abc', DATABASE_URL: 'postgres://x@127.0.0.1/x' },
+    encoding: 'utf8',
+    timeout: 20_000
+  })
+  t.not(result.status, 0, 'exits non-zero')
+  t.match(result.stderr, /PORT/, 'names PORT')
+})

@@ -1,0 +1,129 @@
+import t, { type Test } from 'tap'
+import { spawn, type ChildProcess } from 'node:child_process'
+import { once } from 'node:events'
+import { createServer } from 'node:net'
+import { createRedisClient, type StreamEntry } from '@herald/streams'
+import type { OrderEvent } from '@herald/contracts'
+import {
+  buildIngest, eventually, orderBody, postCallback, putOrder, streamEntries, testRedis
+} from './helper.js'
+
+type App = Awaited<ReturnType<typeof buildIngest>>['app']
+
+const ORDERS = 25
+const CALLBACKS_PER_ORDER = 4
+
+function darajaCallback (checkoutRequestId: string, resultCode: number): string {
+  return JSON.stringify({ Body: { stkCallback: { MerchantRequestID: 'm-1', CheckoutRequestID: checkoutRequestId, ResultCode: resultCode, ResultDesc: `result ${resultCode}` } } })
+}
+
+/** 25 orders, then 4 callbacks each (3 unknown codes, then a cancel): 125 events, versions 1..5 per order. */
+async function registerAndPay (t: Test, app: App): Promise<void> {
+  const statuses: number[] = []
+  await Promise.all(Array.from({ length: ORDERS }, async (_, i) => {
+    const put = await putOrder(app, `ord_${i}`, orderBody({ references: { checkoutRequestId: `ws_CO_${i}` } }))
+    statuses.push(put.statusCode)
+    for (const code of [7001, 7002, 7003, 1032]) {
+      statuses.push((await postCallback(app, 'mpesa', darajaCallback(`ws_CO_${i}`, code))).statusCode)
+    }
+  }))
+  t.equal(statuses.length, ORDERS * (CALLBACKS_PER_ORDER + 1))
+  t.ok(statuses.every((s) => s === 200), `all ${ORDERS * CALLBACKS_PER_ORDER} callbacks and ${ORDERS} orders answered 200`)
+}
+
+function assertInOrderOnce (t: Test, entries: StreamEntry[]): void {
+  t.equal(entries.length, ORDERS * (CALLBACKS_PER_ORDER + 1), 'every event is on a stream')
+  t.equal(new Set(entries.map((e) => e.eventId)).size, entries.length, 'none twice')
+  const versions = new Map<string, number[]>()
+  for (const entry of entries) versions.set(entry.entityId, [...(versions.get(entry.entityId) ?? []), entry.version])
+  t.equal(versions.size, ORDERS)
+  t.ok([...versions.values()].every((v) => v.join() === '1,2,3,4,5'), 'versions 1..5 in stream order for every order')
+  const last = entries.filter((e) => e.version === 5).map((e) => (JSON.parse(e.json) as OrderEvent).order.paymentStatus)
+  t.ok(last.every((s) => s === 'cancelled'), 'the last event of each order is the cancel')
+}
+
+async function freePort (): Promise<number> {
+  const server = createServer()
+  server.listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  const { port } = server.address() as { port: number }
+  server.close()
+  await once(server, 'close')
+  return port
+}
+
+t.test('Redis unreachable: callbacks answered 2xx; two replicas with Redis publish all events in order, once', async (t) => {
+  const down = await buildIngest(t, { REDIS_URL: 'redis://127.0.0.1:1', HERALD_STREAM_SHARDS: '4' })
+  await registerAndPay(t, down.app)
+  const { rows: [{ n }] } = await down.app.pgPool.query('select count(*)::int as n from outbox where published_at is null')
+  t.equal(n, ORDERS * (CALLBACKS_PER_ORDER + 1), 'everything waits in the outbox')
+  const redis = testRedis(t)
+  t.equal((await streamEntries(redis, down.prefix, 4)).length, 0, 'nothing reached Redis')
+
+  // Two live replicas on the same schema sweep side by side (FOR UPDATE SKIP LOCKED).
+  const same = { schema: down.schema, prefix: down.prefix }
+  await Promise.all([buildIngest(t, { HERALD_STREAM_SHARDS: '4' }, same), buildIngest(t, { HERALD_STREAM_SHARDS: '4' }, same)])
+  await eventually(async () => (await streamEntries(redis, down.prefix, 4)).length >= ORDERS * (CALLBACKS_PER_ORDER + 1), 60_000, 'all events on the streams')
+  await eventually(async () => (await down.app.pgPool.query('select 1 from outbox where published_at is null limit 1')).rows.length === 0, 30_000, 'outbox drained')
+  assertInOrderOnce(t, await streamEntries(redis, down.prefix, 4))
+})
+
+t.test('Redis stopped, then started: the same process publishes everything once it is back', async (t) => {
+  const port = await freePort()
+  const url = `redis://127.0.0.1:${port}`
+  const { app, prefix } = await buildIngest(t, { REDIS_URL: url })
+  await registerAndPay(t, app)
+  const server: ChildProcess = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' })
+  t.teardown(() => { server.kill('SIGKILL') })
+  const redis = createRedisClient({ url })
+  redis.on('error', () => {}) // refused until the server is up
+  t.teardown(() => redis.disconnect())
+  await eventually(async () => {
+    try {
+      return (await streamEntries(redis, prefix)).length >= ORDERS * (CALLBACKS_PER_ORDER + 1)
+    } catch {
+      return false
+    }
+  }, 60_000, 'all events on the stream after Redis started')
+  assertInOrderOnce(t, await streamEntries(redis, prefix))
+  const metrics = await app.inject({ method: 'GET', url: '/metrics' })
+  t.match(metrics.body, /herald_outbox_publish_latency_seconds_count\{[^}]*path="sweep"[^}]*\} [1-9]/, 'the sweep published them')
+})
+
+t.test('a process that dies after commit and before publish loses nothing', async (t) => {
+  const redis = testRedis(t)
+  const crashed = await buildIngest(t, {}, { publishing: false })
+  t.equal((await putOrder(crashed.app, 'ord_crash', orderBody({ references: { checkoutRequestId: 'ws_CO_crash' } }))).statusCode, 200)
+  t.equal((await postCallback(crashed.app, 'mpesa', darajaCallback('ws_CO_crash', 1032))).statusCode, 200)
+  const { rows } = await crashed.app.pgPool.query('select version from outbox where published_at is null order by id')
+  t.same(rows.map((r) => r.version), [1, 2], 'both events committed, unpublished')
+  await crashed.app.close()
+  t.equal((await streamEntries(redis, crashed.prefix)).length, 0, 'nothing was published')
+
+  const restarted = await buildIngest(t, {}, { schema: crashed.schema, prefix: crashed.prefix })
+  await eventually(async () => (await streamEntries(redis, crashed.prefix)).length === 2, 30_000, 'the sweeper published both')
+  const entries = await streamEntries(redis, crashed.prefix)
+  t.same(entries.map((e) => [e.entityId, e.version]), [['ord_crash', 1], ['ord_crash', 2]])
+  t.equal((await restarted.app.pgPool.query('select 1 from outbox where published_at is null')).rows.length, 0, 'marked published')
+})
+
+t.test('close() of the relay is idempotent and stops its timer', async (t) => {
+  const { app } = await buildIngest(t)
+  await app.outboxRelay.close()
+  await app.outboxRelay.close()
+  t.equal(await app.outboxRelay.sweep(), 0, 'a closed relay sweeps nothing')
+})
+
+t.test('a stream that lost versions (Redis restored from an old backup) is refilled in order', async (t) => {
+  const { app, prefix } = await buildIngest(t)
+  const redis = testRedis(t)
+  await putOrder(app, 'ord_gap', orderBody({ references: { checkoutRequestId: 'ws_CO_gap' } }))
+  await postCallback(app, 'mpesa', darajaCallback('ws_CO_gap', 7001))
+  await eventually(async () => (await streamEntries(redis, prefix)).length === 2)
+  // Redis now believes only version 1 exists.
+  await redis.hset(app.streamLayout.snapshotKey('order', 'ord_gap'), 'v', '1')
+  await postCallback(app, 'mpesa', darajaCallback('ws_CO_gap', 1032))
+  await eventually(async () => (await redis.hget(app.streamLayout.snapshotKey('order', 'ord_gap'), 'v')) === '3', 30_000, 'snapshot at version 3')
+  const versions = (await streamEntries(redis, prefix)).map((e) => e.version)
+  t.same(versions, [1, 2, 2, 3], 'version 2 republished before version 3')
+})
