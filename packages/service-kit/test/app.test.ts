@@ -1,0 +1,85 @@
+import t, { type Test } from 'tap'
+import Type from 'typebox'
+import { ErrorCodes } from '@herald/contracts'
+import { NotFoundError, UnavailableError, createFastify, errorHandlerPlugin, healthPlugin, metricsPlugin, withDetails } from '../src/index.js'
+
+async function build (t: Test) {
+  const app = createFastify({ service: 'kit-test', logLevel: 'silent', bodyLimit: 1024 })
+  await app.register(errorHandlerPlugin)
+  await app.register(healthPlugin)
+  await app.register(metricsPlugin, { service: 'kit-test' })
+  let dependencyUp = true
+  app.readiness.add('dependency', async () => dependencyUp)
+  app.post('/things', {
+    schema: { body: Type.Object({ name: Type.String({ maxLength: 8 }), count: Type.Integer() }) }
+  }, async () => ({ ok: true }))
+  app.get('/missing', async () => { throw withDetails(new NotFoundError('Order 7 not found'), { orderId: '7' }) })
+  app.get('/boom', async () => { throw new Error('secret database password in message') })
+  app.get('/unavailable', async () => { throw new UnavailableError('Postgres is unreachable') })
+  t.teardown(() => app.close())
+  return { app, setDependency (up: boolean) { dependencyUp = up } }
+}
+
+t.test('errors leave as the contracts error body with Herald codes', async (t) => {
+  const { app } = await build(t)
+  const cases = [
+    { name: 'bad JSON', payload: '{"name":', status: 400, code: ErrorCodes.BAD_JSON },
+    { name: 'schema violation', payload: '{"name":"x"}', status: 400, code: ErrorCodes.VALIDATION, error: /count/ },
+    { name: 'wrong type', payload: '{"name":"x","count":"many"}', status: 400, code: ErrorCodes.VALIDATION, error: /count/ },
+    { name: 'body over the limit', payload: JSON.stringify({ name: 'x'.repeat(2000), count: 1 }), status: 413, code: ErrorCodes.BODY_TOO_LARGE }
+  ]
+  for (const c of cases) {
+    const res = await app.inject({ method: 'POST', url: '/things', payload: c.payload, headers: { 'content-type': 'application/json' } })
+    t.equal(res.statusCode, c.status, c.name)
+    const body = res.json()
+    t.equal(body.success, false, `${c.name}: success false`)
+    t.equal(body.code, c.code, `${c.name}: code`)
+    t.type(body.error, 'string', `${c.name}: error is a message`)
+    if (c.error) t.match(body.error, c.error, `${c.name}: names the field`)
+  }
+  const ok = await app.inject({ method: 'POST', url: '/things', payload: { name: 'x', count: 1 } })
+  t.equal(ok.statusCode, 200)
+})
+
+t.test('declared errors keep their status, code and details; 5xx hide their message', async (t) => {
+  const { app } = await build(t)
+  const missing = await app.inject('/missing')
+  t.equal(missing.statusCode, 404)
+  t.same(missing.json(), { success: false, error: 'Order 7 not found', code: ErrorCodes.NOT_FOUND, details: { orderId: '7' } })
+  const boom = await app.inject('/boom')
+  t.equal(boom.statusCode, 500)
+  t.equal(boom.json().code, ErrorCodes.INTERNAL)
+  t.notMatch(boom.body, /password/)
+  const unavailable = await app.inject('/unavailable')
+  t.equal(unavailable.statusCode, 503)
+  t.equal(unavailable.json().code, ErrorCodes.UNAVAILABLE)
+  const route = await app.inject('/nowhere?token=x')
+  t.equal(route.statusCode, 404)
+  t.equal(route.json().code, ErrorCodes.ROUTE_NOT_FOUND)
+  t.notMatch(route.json().error, /token/)
+})
+
+t.test('readyz reports each dependency and turns 503 when one is down or draining', async (t) => {
+  const { app, setDependency } = await build(t)
+  t.equal((await app.inject('/healthz')).statusCode, 200)
+  const ready = await app.inject('/readyz')
+  t.equal(ready.statusCode, 200)
+  t.same(ready.json().checks, { dependency: 'ok' })
+  setDependency(false)
+  const down = await app.inject('/readyz')
+  t.equal(down.statusCode, 503)
+  t.same(down.json().checks, { dependency: 'down' })
+  setDependency(true)
+  app.readiness.markShuttingDown()
+  const draining = await app.inject('/readyz')
+  t.equal(draining.statusCode, 503)
+  t.equal(draining.json().shuttingDown, true)
+})
+
+t.test('metrics are served in Prometheus text format', async (t) => {
+  const { app } = await build(t)
+  const res = await app.inject('/metrics')
+  t.equal(res.statusCode, 200)
+  t.match(res.headers['content-type'], /text\/plain/)
+  t.match(res.body, /process_cpu_user_seconds_total\{service="kit-test"\}/)
+})
