@@ -84,9 +84,14 @@ t.test('lag and pending per group are exported on scrape; close removes this rep
   const { app, prefix } = await buildGateway(t)
   const { publisher, redis, layout } = usePublisher(t, prefix)
   await publisher.publish(orderEvent('o-lag', 1))
-  await waitUntil(async () => /herald_gateway_stream_lag\{[^}]*\} 0/.test((await app.inject({ url: '/metrics' })).body), 'lag 0')
-  const body = (await app.inject({ url: '/metrics' })).body
-  t.match(body, new RegExp(`herald_gateway_stream_pending\\{[^}]*group="${app.streamConsumers.group}"[^}]*\\} 0`))
+  // Delivery (lag 0) comes before the acknowledgement (pending 0): wait for both.
+  const pendingZero = new RegExp(`herald_gateway_stream_pending\\{[^}]*group="${app.streamConsumers.group}"[^}]*\\} 0`)
+  const lagZero = /herald_gateway_stream_lag\{[^}]*\} 0/
+  await waitUntil(async () => {
+    const body = (await app.inject({ url: '/metrics' })).body
+    return lagZero.test(body) && pendingZero.test(body)
+  }, 'lag 0 and pending 0')
+  t.pass('lag and pending of this replica\'s group reached 0')
   await app.close()
   const groups = await redis.call('XINFO', 'GROUPS', layout.streamKey(0)) as unknown[][]
   t.same(groups, [], 'the group is gone with the replica')
