@@ -2,19 +2,23 @@
 import Type, { type Static } from 'typebox'
 
 const Text = (maxLength = 256) => Type.String({ maxLength })
+/** Provider result codes are small integers; the bound keeps them inside Postgres' 32-bit integer. */
+const ResultCode = () => Type.Integer({ minimum: -2147483648, maximum: 2147483647 })
+/** Larger than any real payment, small enough for the stored amount (numeric(14,2)). */
+const Amount = () => Type.Number({ minimum: 0, maximum: 1e12 })
 
 /** PayHero v2 (`/api/v2/payments` callback): top-level `status` is a boolean, `response.Status` a string. */
 export const PayHeroV2Callback = Type.Object({
   forward_url: Type.Optional(Type.Union([Text(2048), Type.Null()])),
   status: Type.Boolean(),
   response: Type.Object({
-    Amount: Type.Number({ minimum: 0 }),
+    Amount: Amount(),
     CheckoutRequestID: Text(128),
     ExternalReference: Type.Optional(Text(128)),
     MerchantRequestID: Type.Optional(Text(128)),
     MpesaReceiptNumber: Type.Optional(Text(64)),
     Phone: Type.Optional(Text(32)),
-    ResultCode: Type.Integer(),
+    ResultCode: ResultCode(),
     ResultDesc: Text(512),
     Status: Text(64)
   })
@@ -28,14 +32,14 @@ export const PayHeroAfricaCallback = Type.Object({
   message: Type.Optional(Text(512)),
   reference: Text(128),
   external_reference: Type.Optional(Text(128)),
-  amount: Type.Number({ minimum: 0 }),
+  amount: Amount(),
   currency: Type.Optional(Type.String({ pattern: '^[A-Z]{3}$' })),
   transaction_id: Type.Optional(Text(128)),
   transaction_date: Type.Optional(Text(64)),
   transaction_type: Type.Optional(Text(64)),
   provider_reference: Type.Optional(Text(128)),
   provider: Type.Optional(Text(64)),
-  result_code: Type.Optional(Type.Integer()),
+  result_code: Type.Optional(ResultCode()),
   callback_urls: Type.Optional(Type.Unknown())
 })
 export type PayHeroAfricaCallback = Static<typeof PayHeroAfricaCallback>
@@ -54,7 +58,7 @@ export const DarajaStkCallback = Type.Object({
     stkCallback: Type.Object({
       MerchantRequestID: Text(128),
       CheckoutRequestID: Text(128),
-      ResultCode: Type.Integer(),
+      ResultCode: ResultCode(),
       ResultDesc: Text(512),
       CallbackMetadata: Type.Optional(Type.Object({
         Item: Type.Array(DarajaMetadataItem, { maxItems: 32 })

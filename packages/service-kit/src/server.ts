@@ -1,9 +1,29 @@
 // Runs a service: builds Fastify with Herald's logger and timeouts, listens, and closes with grace.
-import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify'
 import closeWithGrace from 'close-with-grace'
 import { TypeBoxValidatorCompiler, type TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
+import { ErrorCodes, type ErrorBody } from '@herald/contracts'
 import { loggerOptions, requestIdOptions } from './logger.js'
 import { ConfigError } from './config.js'
+
+/** Longer than any id the contracts accept (128), so an over-long id is a validation 400 naming it. */
+const MAX_PARAM_LENGTH = 512
+
+/**
+ * Errors Fastify raises before routing (a malformed URL, an over-long path parameter) bypass
+ * `setErrorHandler`: answer them with the contracts' error body too. The path is not echoed, as it can
+ * carry a callback token.
+ */
+function answerFrameworkError (error: Error & { code?: string }, request: FastifyRequest, reply: FastifyReply) {
+  const tooLong = error.code === 'FST_ERR_MAX_PARAM_LENGTH'
+  const body: ErrorBody = {
+    success: false,
+    error: tooLong ? `A path parameter is longer than ${MAX_PARAM_LENGTH} characters` : 'The URL is not valid',
+    code: ErrorCodes.VALIDATION
+  }
+  request.log.info({ err: { code: error.code } }, 'request refused before routing')
+  return reply.code(tooLong ? 414 : 400).type('application/json').send(body)
+}
 
 export interface ServerSettings {
   service: string
@@ -26,6 +46,8 @@ export function createFastify (settings: ServerSettings, extra: Partial<FastifyS
     connectionTimeout: 0,
     keepAliveTimeout: 65_000,
     forceCloseConnections: 'idle',
+    maxParamLength: MAX_PARAM_LENGTH,
+    frameworkErrors: answerFrameworkError,
     ajv: undefined,
     ...extra
   }).withTypeProvider<TypeBoxTypeProvider>().setValidatorCompiler(TypeBoxValidatorCompiler)

@@ -13,6 +13,9 @@ async function build (t: Test) {
   app.post('/things', {
     schema: { body: Type.Object({ name: Type.String({ maxLength: 8 }), count: Type.Integer() }) }
   }, async () => ({ ok: true }))
+  app.get('/items/:id', {
+    schema: { params: Type.Object({ id: Type.String({ maxLength: 128 }) }) }
+  }, async (request) => ({ id: (request.params as { id: string }).id }))
   app.get('/missing', async () => { throw withDetails(new NotFoundError('Order 7 not found'), { orderId: '7' }) })
   app.get('/boom', async () => { throw new Error('secret database password in message') })
   app.get('/unavailable', async () => { throw new UnavailableError('Postgres is unreachable') })
@@ -82,4 +85,18 @@ t.test('metrics are served in Prometheus text format', async (t) => {
   t.equal(res.statusCode, 200)
   t.match(res.headers['content-type'], /text\/plain/)
   t.match(res.body, /process_cpu_user_seconds_total\{service="kit-test"\}/)
+})
+
+t.test('errors raised before routing also leave as the error body, without echoing the path', async (t) => {
+  const { app } = await build(t)
+  const long = await app.inject(`/items/${'x'.repeat(600)}`)
+  t.equal(long.statusCode, 414)
+  t.match(long.json(), { success: false, code: ErrorCodes.VALIDATION, error: /longer than/ })
+  t.notMatch(long.body, /xxxx/)
+  const overId = await app.inject(`/items/${'x'.repeat(200)}`)
+  t.equal(overId.statusCode, 400, 'an id over the schema limit but under the router limit is a validation error')
+  t.match(overId.json().error, /id/)
+  const badUrl = await app.inject('/items/%E0%A4%A')
+  t.equal(badUrl.statusCode, 400)
+  t.match(badUrl.json(), { success: false, code: ErrorCodes.VALIDATION })
 })

@@ -33,11 +33,18 @@ export interface HistoryRead {
 /** Events of one entity after `afterVersion`: O(events of that entity), never a scan of the shard. */
 export async function readHistory (redis: RedisClient, layout: StreamLayout, entityType: EntityType, entityId: string, afterVersion: number): Promise<HistoryRead> {
   const historyKey = layout.historyKey(entityType, entityId)
-  const [oldest, snapshotVersion, members] = await Promise.all([
-    redis.zrange(historyKey, 0, 0, 'WITHSCORES'),
-    redis.hget(layout.snapshotKey(entityType, entityId), 'v'),
-    redis.zrangebyscore(historyKey, `(${afterVersion}`, '+inf')
-  ])
+  // One MULTI: a publish landing between separate reads would make a complete history look trimmed.
+  // The keys share the shard's hash tag, so this holds on Redis Cluster too.
+  const replies = await redis.multi()
+    .zrange(historyKey, 0, 0, 'WITHSCORES')
+    .hget(layout.snapshotKey(entityType, entityId), 'v')
+    .zrangebyscore(historyKey, `(${afterVersion}`, '+inf')
+    .exec()
+  if (replies === null) throw new Error('history read was aborted')
+  for (const [err] of replies) if (err) throw err
+  const oldest = replies[0]![1] as string[]
+  const snapshotVersion = replies[1]![1] as string | null
+  const members = replies[2]![1] as string[]
   const latestVersion = Number(snapshotVersion ?? 0)
   const events = members.map(parseStreamEvent).filter((e): e is StreamEvent => e !== null)
   const oldestVersion = oldest.length === 2 ? Number(oldest[1]) : Infinity

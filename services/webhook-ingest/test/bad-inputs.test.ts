@@ -160,6 +160,52 @@ const cases: BadInput[] = [
     payload: mutate('payhero-legacy-success', (b) => { b.forward_url = 'x'.repeat(70 * 1024) })
   },
   { name: 'orders: body over 64 KiB', method: 'PUT', url: '/v1/orders/ord_1', status: 413, code: 'HERALD_ERR_BODY_TOO_LARGE', ...signed(' '.repeat(65 * 1024) + orderJson) },
+  {
+    name: 'M-PESA: a NUL character in a string (Postgres cannot store it)',
+    method: 'POST',
+    url: MPESA,
+    headers: JSON_TYPE,
+    status: 400,
+    code: 'HERALD_ERR_VALIDATION',
+    error: /body\/Body\/stkCallback\/CheckoutRequestID contains a NUL/,
+    payload: mutate('daraja-stk-success', (b) => { b.Body.stkCallback.CheckoutRequestID = 'ws_CO_\u0000' })
+  },
+  {
+    name: 'registrations: a NUL character in a key of details',
+    method: 'POST',
+    url: '/v1/registrations/42/events',
+    status: 400,
+    code: 'HERALD_ERR_VALIDATION',
+    error: /NUL/,
+    ...signed(JSON.stringify({ type: 'final', status: 'APPROVED', message: 'ok', details: { 'a\u0000b': 1 } }))
+  },
+  {
+    name: 'registrations: details nested 10,000 levels deep',
+    method: 'POST',
+    url: '/v1/registrations/42/events',
+    status: 400,
+    code: 'HERALD_ERR_VALIDATION',
+    error: /nested deeper than 32 levels/,
+    ...signed(`{"type":"final","status":"APPROVED","message":"ok","details":${'{"a":'.repeat(10_000)}1${'}'.repeat(10_000)}}`)
+  },
+  {
+    name: 'orders: an order id longer than the router accepts',
+    method: 'PUT',
+    url: `/v1/orders/${'o'.repeat(600)}`,
+    status: 414,
+    code: 'HERALD_ERR_VALIDATION',
+    error: /longer than/,
+    ...signed(orderJson)
+  },
+  {
+    name: 'orders: an order id over the 128-character limit',
+    method: 'PUT',
+    url: `/v1/orders/${'o'.repeat(200)}`,
+    status: 400,
+    code: 'HERALD_ERR_VALIDATION',
+    error: /orderId/,
+    ...signed(orderJson)
+  },
   { name: 'PayHero: not JSON', method: 'POST', url: PAYHERO, payload: 'status=ok', headers: { 'content-type': 'text/plain' }, status: 415, code: 'HERALD_ERR_UNSUPPORTED_MEDIA_TYPE' },
   { name: 'unknown route', method: 'POST', url: '/webhooks/stripe/abc', payload: '{}', headers: JSON_TYPE, status: 404, code: 'HERALD_ERR_ROUTE_NOT_FOUND' },
   { name: 'unknown method', method: 'GET', url: '/v1/orders/ord_1', status: 404, code: 'HERALD_ERR_ROUTE_NOT_FOUND' }

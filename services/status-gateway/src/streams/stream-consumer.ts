@@ -46,7 +46,11 @@ export class StreamConsumer {
   #groupReady = false
   /** The last entry id delivered to this group: where a re-created group resumes. */
   #lastId: string | null = null
-  /** Entries delivered to an earlier process of this instance but never acknowledged; '' once drained. */
+  /**
+   * Where to read this consumer's pending entries (delivered, never acknowledged) from; '' once drained.
+   * They come from an earlier process of this instance, or from a read whose answer was lost with its
+   * connection: Redis counts those as delivered, so '>' would never return them.
+   */
   #pendingCursor = '0'
   #watchdog: NodeJS.Timeout | undefined
   #sleepTimer: NodeJS.Timeout | undefined
@@ -104,6 +108,7 @@ export class StreamConsumer {
 
   /** Throws the current connection away (rejecting its pending read) and opens a fresh one. */
   #replaceReader (): void {
+    this.#pendingCursor = '0'
     const old = this.#reader
     this.#reader = this.#open()
     old?.disconnect()
@@ -132,6 +137,9 @@ export class StreamConsumer {
           this.#groupReady = false
           continue
         }
+        // The failed read may have been delivered before its answer was lost: read the pending entries
+        // again first. Re-dispatching is harmless (clients and waiters compare versions).
+        this.#pendingCursor = '0'
         this.#failures++
         if (this.#failures === 1) this.#log.warn({ err }, 'stream read failed; retrying')
         await this.#sleep(Math.min(50 * 2 ** this.#failures, MAX_BACKOFF_MS))

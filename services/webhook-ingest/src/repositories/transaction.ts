@@ -14,7 +14,7 @@ export function isDatabaseUnavailable (err: unknown, depth = 0): boolean {
   if (err === null || typeof err !== 'object' || depth > 5) return false
   const { code, message, cause, errors } = err as { code?: unknown, message?: unknown, cause?: unknown, errors?: unknown }
   if (typeof code === 'string' && (UNAVAILABLE_ERRNO.has(code) || code.startsWith('08') || /^57P0[1-3]$/.test(code) || code === '53300')) return true
-  if (typeof message === 'string' && /timeout exceeded when trying to connect|Connection terminated|connection timeout/i.test(message)) return true
+  if (typeof message === 'string' && /timeout exceeded when trying to connect|Connection terminated|connection timeout|Query read timeout/i.test(message)) return true
   if (Array.isArray(errors) && errors.some((e) => isDatabaseUnavailable(e, depth + 1))) return true
   return isDatabaseUnavailable(cause, depth + 1)
 }

@@ -9,6 +9,31 @@ import type { StandardWebhookVerifier } from '../auth/standard-webhooks.js'
 /** Request bodies above this are refused with 413 before they are parsed. */
 export const INGEST_BODY_LIMIT = 64 * 1024
 
+/** No provider or producer body nests this deep; deeper ones would overflow serialisers further on. */
+export const MAX_JSON_DEPTH = 32
+
+/**
+ * Why a parsed body cannot be stored, or null: nesting past MAX_JSON_DEPTH, or a NUL character, which
+ * Postgres refuses in text and jsonb. Iterative, so a hostile body cannot overflow the stack here either.
+ */
+export function unstorableJson (value: unknown): string | null {
+  const stack: Array<{ value: unknown, depth: number, path: string }> = [{ value, depth: 0, path: '' }]
+  while (stack.length > 0) {
+    const item = stack.pop()!
+    if (typeof item.value === 'string') {
+      if (item.value.includes('\u0000')) return `body${item.path.slice(0, 200)} contains a NUL character`
+      continue
+    }
+    if (item.value === null || typeof item.value !== 'object') continue
+    if (item.depth >= MAX_JSON_DEPTH) return `body${item.path.slice(0, 200)} is nested deeper than ${MAX_JSON_DEPTH} levels`
+    for (const [key, child] of Object.entries(item.value)) {
+      if (key.includes('\u0000')) return `body${item.path.slice(0, 200)} has a key with a NUL character`
+      stack.push({ value: child, depth: item.depth + 1, path: `${item.path}/${key}` })
+    }
+  }
+  return null
+}
+
 declare module 'fastify' {
   interface FastifyRequest {
     /** The body exactly as received: signatures are computed over these bytes. */
@@ -28,11 +53,16 @@ export function useRawJsonBody (fastify: FastifyInstance): void {
   fastify.addContentTypeParser('application/json', { parseAs: 'string', bodyLimit: INGEST_BODY_LIMIT }, (request, body, done) => {
     const raw = body as string
     request.rawBody = raw
+    let parsed: unknown
     try {
-      done(null, JSON.parse(raw))
+      parsed = JSON.parse(raw)
     } catch (err) {
       done(new BadJsonError((err as Error).message), undefined)
+      return
     }
+    const problem = unstorableJson(parsed)
+    if (problem !== null) done(new ValidationError(problem), undefined)
+    else done(null, parsed)
   })
 }
 

@@ -9,12 +9,6 @@ import { MPESA_PATH, call, darajaCallback, deliver, orderBody, signedCall, stage
 
 const postgres = new URL(TEST_DATABASE_URL)
 
-/** Known bugs (docs/RELIABILITY.md): their failures are reported as TODO until fixed, not as passes. */
-const KNOWN = {
-  cut: 'known bug 1: a pooled pg client that loses its connection while checked out emits an unhandled error; the ingest shuts itself down',
-  blackhole: 'known bug 2: no client-side query timeout; a request on a silent connection hangs, and the reset on heal hits bug 1'
-}
-
 for (const mode of ['cut', 'blackhole'] as const) {
   const what = mode === 'cut' ? 'Postgres refusing connections (restart, failover)' : 'Postgres silent (network partition)'
   t.test(`with ${what} the ingest answers 503, writes nothing, and recovers by itself`, async (t) => {
@@ -43,19 +37,19 @@ for (const mode of ['cut', 'blackhole'] as const) {
     for (const [i, write] of writes.entries()) {
       const answer = await write()
       figures.answersWhileDown[answer.status] = (figures.answersWhileDown[answer.status] ?? 0) + 1
-      t.equal(answer.status, 503, `write ${i + 1} answers 503 (got ${answer.status === 0 ? 'no answer within 60 s' : `${answer.status} ${JSON.stringify(answer.body)}`})`, answer.status === 503 ? {} : { todo: KNOWN[mode] })
+      t.equal(answer.status, 503, `write ${i + 1} answers 503 (got ${answer.status === 0 ? 'no answer within 60 s' : `${answer.status} ${JSON.stringify(answer.body)}`})`)
       if (answer.status === 503) t.match(answer.body, { success: false, code: /^HERALD_ERR_/ }, 'with the error body')
     }
     const readiness = await call(`${ingest.url}/readyz`, { timeoutMs: 60_000 })
-    t.equal(readiness.status, 503, 'readyz reports Postgres down', readiness.status === 503 ? {} : { todo: KNOWN[mode] })
+    t.equal(readiness.status, 503, 'readyz reports Postgres down')
     await sleep(1000)
     figures.ingestSurvived = ingest.running
-    t.ok(ingest.running && figures.answersWhileDown['503'] === writes.length, 'the ingest is still serving', ingest.running && figures.answersWhileDown['503'] === writes.length ? {} : { todo: KNOWN[mode] })
+    t.ok(ingest.running && figures.answersWhileDown['503'] === writes.length, 'the ingest is still serving')
     proxy.restore()
     t.same(await tableCounts(pool), before, 'nothing was written while Postgres was away')
 
     figures.recovered = await until(async () => (await call(`${ingest.url}/readyz`)).status === 200, 'the ingest to be ready again', 60_000).then(() => true, () => false)
-    t.ok(figures.recovered, 'the ingest is ready again by itself', figures.recovered ? {} : { todo: KNOWN[mode] })
+    t.ok(figures.recovered, 'the ingest is ready again by itself')
     recordFigures(`postgres-outage-${mode}`, figures)
     if (!figures.recovered) return
     // Recovered by itself: the producers' and the provider's retries go through, once.
