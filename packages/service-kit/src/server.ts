@@ -46,7 +46,7 @@ export function createFastify (settings: ServerSettings, extra: Partial<FastifyS
     connectionTimeout: 0,
     keepAliveTimeout: 65_000,
     forceCloseConnections: 'idle',
-    maxParamLength: MAX_PARAM_LENGTH,
+    routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
     frameworkErrors: answerFrameworkError,
     ajv: undefined,
     ...extra
