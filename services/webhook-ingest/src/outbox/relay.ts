@@ -123,7 +123,9 @@ export class OutboxRelay {
     if (this.#sweeping !== undefined) return this.#sweeping.then((published) => ({ published, locked: 0 }))
     let locked = 0
     const run = this.#sweepBatch((n) => { locked = n })
-    this.#sweeping = run.finally(() => { this.#sweeping = undefined })
+    // Callers that join this sweep only need its count; a failure is the first caller's to report. Without
+    // the catch, a failed sweep nobody joined would be an unhandled rejection and stop the process.
+    this.#sweeping = run.catch(() => 0).finally(() => { this.#sweeping = undefined })
     return run.then((published) => ({ published, locked }))
   }
 
