@@ -74,7 +74,7 @@ async function ensurePostgres () {
     cleanups.push(() => embedded.stop())
     env.DATABASE_URL = embedded.url
     env.PG_POOL_MAX ??= '4'
-    log(`Postgres: embedded PGlite (data in .data/pglite) at ${embedded.url}`)
+    log(`Postgres: embedded PGlite (data in ${dataDir}/pglite) at ${embedded.url}`)
   } else {
     log(`Postgres: ${env.DATABASE_URL.replace(/\/\/[^@/]*@/, '//***@')}`)
   }
