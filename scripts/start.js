@@ -65,7 +65,7 @@ async function ensureRedis () {
   cleanups.push(() => redis.kill('SIGTERM'))
   env.REDIS_URL = `redis://127.0.0.1:${port}`
   for (let i = 0; i < 50 && !await redisAnswers(env.REDIS_URL); i++) await delay(100)
-  log(`Redis: started redis-server at ${env.REDIS_URL} (data in .data/redis)`)
+  log(`Redis: started redis-server at ${env.REDIS_URL} (data in ${dataDir}/redis)`)
 }
 
 async function ensurePostgres () {
@@ -160,6 +160,6 @@ if (!stopping) {
     log(`  webhook-ingest: ${env.INGEST_URL}   (PayHero: ${env.INGEST_URL}/webhooks/payhero/${env.PAYHERO_CALLBACK_TOKEN}, M-PESA: ${env.INGEST_URL}/webhooks/mpesa/${env.MPESA_CALLBACK_TOKEN})`)
     log(`  status-gateway: ${env.GATEWAY_URL}   (dashboard: ${env.GATEWAY_URL}/?token=${env.ADMIN_TOKEN})`)
     log(`  admin token: ${env.ADMIN_TOKEN}`)
-    log('  development secrets: .data/dev-secrets.json   Ctrl-C stops')
+    log(`  development secrets: ${dataDir}/dev-secrets.json   Ctrl-C stops`)
   }
 }
