@@ -154,10 +154,11 @@ t.test('the deploy steps, replayed: each target\'s CMD runs from its deployed fo
   const pnpmVersion = JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')).packageManager as string
   const workDir = t.testdir({})
   const deployed: Partial<Record<Target, string>> = {}
+  // The three deploys are independent (separate folders, one shared store): run them side by side.
+  await Promise.all((Object.keys(targets) as Target[]).map((target) =>
+    run('npx', ['-y', pnpmVersion, '--filter', deployOf(target).packageName, 'deploy', '--prod', '--legacy', join(workDir, target)], { cwd: repoRoot, timeout: 170_000 })))
   for (const target of Object.keys(targets) as Target[]) {
-    const { packageName } = deployOf(target)
     const out = join(workDir, target)
-    await run('npx', ['-y', pnpmVersion, '--filter', packageName, 'deploy', '--prod', '--legacy', out], { cwd: repoRoot, timeout: 170_000 })
     t.ok(existsSync(join(out, targets[target].entry)), `${target}: ${targets[target].entry} deployed`)
     const devDependencies = Object.keys(JSON.parse(readFileSync(join(out, 'package.json'), 'utf8')).devDependencies ?? {})
     t.same(devDependencies.filter((dependency) => existsSync(join(out, 'node_modules', dependency))), [], `${target}: no dev dependencies`)
