@@ -30,7 +30,8 @@ export type HealthResponse = Static<typeof HealthResponse>
 export const DependencyState = Type.Union([Type.Literal('ok'), Type.Literal('down')])
 
 export const ReadyResponse = Type.Object({
-  status: Type.Union([Type.Literal('ready'), Type.Literal('not_ready')]),
+  /** `degraded`: ready, with an optional dependency down (named in `checks`). */
+  status: Type.Union([Type.Literal('ready'), Type.Literal('degraded'), Type.Literal('not_ready')]),
   shuttingDown: Type.Boolean(),
   checks: Type.Record(Type.String(), DependencyState)
 })

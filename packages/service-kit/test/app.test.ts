@@ -79,6 +79,24 @@ t.test('readyz reports each dependency and turns 503 when one is down or drainin
   t.equal(draining.json().shuttingDown, true)
 })
 
+t.test('an optional dependency down answers 200 degraded; every dependency down is not ready', async (t) => {
+  const app = createFastify({ service: 'kit-test', logLevel: 'silent' })
+  await app.register(healthPlugin)
+  let up = { cache: true, store: true }
+  app.readiness.add('cache', async () => up.cache, { required: false })
+  app.readiness.add('store', async () => up.store, { required: false })
+  t.teardown(() => app.close())
+  t.same((await app.inject('/readyz')).json(), { status: 'ready', shuttingDown: false, checks: { cache: 'ok', store: 'ok' } })
+  up = { cache: false, store: true }
+  const degraded = await app.inject('/readyz')
+  t.equal(degraded.statusCode, 200)
+  t.same(degraded.json(), { status: 'degraded', shuttingDown: false, checks: { cache: 'down', store: 'ok' } })
+  up = { cache: false, store: false }
+  const none = await app.inject('/readyz')
+  t.equal(none.statusCode, 503)
+  t.equal(none.json().status, 'not_ready')
+})
+
 t.test('metrics are served in Prometheus text format', async (t) => {
   const { app } = await build(t)
   const res = await app.inject('/metrics')

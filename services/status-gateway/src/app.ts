@@ -36,8 +36,12 @@ async function gatewayApp (fastify: FastifyInstance, opts: GatewayAppOptions): P
   await fastify.register(openapiPlugin, { title: 'Herald status-gateway', description: 'Long-poll and SSE delivery of payment and registration status.' })
   await fastify.register(healthPlugin)
   await fastify.register(metricsPlugin, { service: 'status-gateway' })
-  await fastify.register(databasePlugin, { url: config.DATABASE_URL, schema: opts.databaseSchema, max: config.PG_POOL_MAX, applicationName: 'herald-status-gateway' })
+  // Either dependency alone keeps the gateway useful (Redis: everything; Postgres: long-polls and snapshots
+  // in degraded mode), so /readyz turns 503 only when both are down: a Redis outage must not take every
+  // gateway out of the Service and turn degraded answers into none.
+  await fastify.register(databasePlugin, { url: config.DATABASE_URL, schema: opts.databaseSchema, max: config.PG_POOL_MAX, applicationName: 'herald-status-gateway', requiredForReadiness: false })
   await fastify.register(redisPlugin, {
+    requiredForReadiness: false,
     url: config.REDIS_URL,
     clusterNodes: config.REDIS_CLUSTER_NODES,
     prefix: config.HERALD_REDIS_PREFIX,

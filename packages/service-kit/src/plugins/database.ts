@@ -8,6 +8,8 @@ export interface DatabasePluginOptions {
   schema?: string
   max?: number
   applicationName: string
+  /** Whether /readyz fails while Postgres is down (see ReadinessOptions); default true. */
+  requiredForReadiness?: boolean
 }
 
 declare module 'fastify' {
@@ -21,6 +23,6 @@ export default fp<DatabasePluginOptions>(async (fastify, opts) => {
   const handle = createDatabase({ url: opts.url, schema: opts.schema, max: opts.max, applicationName: opts.applicationName, connectionTimeoutMillis: 2000 })
   fastify.decorate('db', handle.db)
   fastify.decorate('pgPool', handle.pool)
-  fastify.readiness.add('postgres', () => pingDatabase(handle.pool))
+  fastify.readiness.add('postgres', () => pingDatabase(handle.pool), { required: opts.requiredForReadiness ?? true })
   fastify.addHook('onClose', async () => handle.close())
 }, { name: 'herald-database', dependencies: ['herald-health'] })

@@ -10,6 +10,8 @@ export interface RedisPluginOptions {
   prefix: string
   shards: number
   connectionName: string
+  /** Whether /readyz fails while Redis is down (see ReadinessOptions); default true. */
+  requiredForReadiness?: boolean
 }
 
 declare module 'fastify' {
@@ -38,7 +40,7 @@ export default fp<RedisPluginOptions>(async (fastify, opts) => {
   fastify.decorate<RedisClient>('redis', redis)
   fastify.decorate('streamLayout', new StreamLayout({ prefix: opts.prefix, shards: opts.shards }))
   fastify.decorate('redisOptions', opts)
-  fastify.readiness.add('redis', () => pingRedis(redis))
+  fastify.readiness.add('redis', () => pingRedis(redis), { required: opts.requiredForReadiness ?? true })
   fastify.addHook('onClose', async () => {
     redis.disconnect()
   })

@@ -48,6 +48,7 @@ t.test('readers recover from killed connections and a destroyed group; no hang, 
   await until(async () => ((await redis.call('XINFO', 'GROUPS', streamKey)) as unknown[]).length > 0, 'the gateway to re-create its group')
   const health = await call(`${gateway.url}/readyz`)
   t.equal(health.status, 200, 'the gateway is ready')
+  t.match(health.body, { status: 'ready', checks: { redis: 'ok' } }, 'and not degraded: its Redis connection is back')
   t.ok(gateway.running && ingest.running, 'both services survived')
 
   const figures = { ...traffic.figures(), ...faults }
