@@ -116,6 +116,17 @@ t.test('without a Redis snapshot the order is read from Postgres, and a held wai
   t.match((await answer).json(), { paymentStatus: 'completed', version: 2, timedOut: false })
 })
 
+t.test('a long-poll that times out on a Redis snapshot behind Postgres answers what Postgres has', async (t) => {
+  const { app, prefix, schema } = await buildGateway(t)
+  const { publisher } = usePublisher(t, prefix)
+  const updateOrder = await insertOrder(t, schema, orderSnapshot('o-lost', 1))
+  await publisher.publish(orderEvent('o-lost', 1))
+  // The ingest committed the payment and Redis acknowledged its publish, then lost it (AOF, failover).
+  await updateOrder({ paymentStatus: 'completed', status: 'paid', outcome: 'completed', resultCode: 0, receipt: 'QLOST1', version: 2 })
+  const res = await app.inject({ url: '/api/orders/o-lost/wait?since=1&timeout=300', headers: auth })
+  t.match(res.json(), { orderId: 'o-lost', paymentStatus: 'completed', version: 2, timedOut: true, payment: { receipt: 'QLOST1' } })
+})
+
 t.test('a client that goes away is removed from the index at once; 2,000 abandoned long-polls leave it empty', async (t) => {
   const { app, prefix } = await buildGateway(t)
   const { publisher } = usePublisher(t, prefix)

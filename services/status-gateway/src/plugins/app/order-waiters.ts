@@ -50,7 +50,7 @@ function onWaiterTimeout (waiters: OrderWaiters, waiter: OrderWaiter): void {
 
 export interface OrderWaitersOptions {
   metrics: GatewayMetrics
-  /** The current state on timeout: Redis snapshot, else Postgres. */
+  /** The current state on timeout: the Redis snapshot checked against Postgres. */
   readCurrent: (orderId: string) => Promise<OrderSnapshot | null>
   log: FastifyBaseLogger
 }
@@ -213,7 +213,7 @@ export default fp(async (fastify) => {
   const log = fastify.log.child({ component: 'order-waiters' })
   const waiters = new OrderWaiters({
     metrics: fastify.gatewayMetrics,
-    readCurrent: (orderId) => fastify.statusStore.readOrder(orderId),
+    readCurrent: (orderId) => fastify.statusStore.readOrderChecked(orderId),
     log
   })
   fastify.decorate('orderWaiters', waiters)

@@ -83,6 +83,32 @@ export function createStatusStore (fastify: FastifyInstance) {
       return this.readOrderFromDatabase(orderId)
     },
 
+    /**
+     * The order for a long-poll that timed out: the Redis snapshot, checked against Postgres unless it is
+     * final (a final state never changes). Redis can lose acknowledged writes (the last second of its
+     * AOF, a failover); without this check a paid order whose last publish was lost would read `pending`
+     * from Redis at every timeout. One query per timed-out waiter, so at most one per waiter per timeout.
+     */
+    async readOrderChecked (orderId: string): Promise<OrderSnapshot | null> {
+      const event = await fromRedis('order', orderId)
+      const cached = event?.entityType === 'order' ? event.order : null
+      if (cached !== null && isFinalPayment(cached)) return cached
+      let stored: OrderSnapshot | null
+      try {
+        stored = await this.readOrderFromDatabase(orderId)
+      } catch (err) {
+        if (cached === null) throw err
+        log.debug({ err }, 'order check in Postgres failed; answering with the Redis snapshot')
+        return cached
+      }
+      if (cached !== null && stored !== null && stored.version > cached.version) {
+        log.warn({ orderId, redisVersion: cached.version, postgresVersion: stored.version }, 'Redis snapshot is behind Postgres (lost writes?); answering from Postgres')
+      }
+      if (cached === null) return stored
+      if (stored === null) return cached
+      return stored.version > cached.version ? stored : cached
+    },
+
     async readOrderFromDatabase (orderId: string): Promise<OrderSnapshot | null> {
       const [row] = await db.select().from(orders).where(eq(orders.id, orderId)).limit(1)
       return row === undefined ? null : orderSnapshotFromRow(row)
