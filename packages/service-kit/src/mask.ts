@@ -2,7 +2,8 @@
 
 const EMAIL = /([A-Za-z0-9._%+-])[A-Za-z0-9._%+-]*@([A-Za-z0-9.-]+\.[A-Za-z]{2,})/g
 // 9 to 15 digits, optionally with a leading +: Kenyan MSISDNs (2547…, 07…) and international numbers.
-const PHONE = /(\+?\d{3})\d{3,9}(\d{3})(?!\d)/g
+// Not digits inside an identifier (ws_CO_1711…, UFD0044…): those are references an audit needs intact.
+const PHONE = /(?<![A-Za-z0-9_.])(\+?\d{3})\d{3,9}(\d{3})(?!\d)/g
 
 export function maskEmail (email: string): string {
   return email.replace(EMAIL, '$1***@$2')
@@ -33,4 +34,20 @@ export function maskPersonalData (value: unknown, key = '', depth = 0): unknown 
     return out
   }
   return value
+}
+
+/**
+ * An error as it may be logged: messages and stacks masked, and the fields where query builders keep
+ * the statement's parameters (drizzle's `params`, pg's `parameters`) left out: an order upsert's
+ * parameters are the customer's name, email and phone.
+ */
+export function maskErrorForLog (err: unknown, depth = 0): unknown {
+  if (!(err instanceof Error) || depth > 3) return err
+  const out: Record<string, unknown> = { type: err.name, message: maskText(err.message) }
+  if (err.stack !== undefined) out.stack = maskText(err.stack)
+  const { code, statusCode, cause } = err as Error & { code?: unknown, statusCode?: unknown }
+  if (code !== undefined) out.code = code
+  if (statusCode !== undefined) out.statusCode = statusCode
+  if (cause !== undefined) out.cause = maskErrorForLog(cause, depth + 1)
+  return out
 }

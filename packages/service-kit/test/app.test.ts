@@ -1,5 +1,6 @@
 import t, { type Test } from 'tap'
 import Type from 'typebox'
+import pino from 'pino'
 import { ErrorCodes } from '@herald/contracts'
 import { NotFoundError, UnavailableError, createFastify, errorHandlerPlugin, healthPlugin, metricsPlugin, withDetails } from '../src/index.js'
 
@@ -95,6 +96,30 @@ t.test('an optional dependency down answers 200 degraded; every dependency down 
   const none = await app.inject('/readyz')
   t.equal(none.statusCode, 503)
   t.equal(none.json().status, 'not_ready')
+})
+
+t.test('a 5xx is logged without the personal data its message or parameters carry', async (t) => {
+  const lines: string[] = []
+  const app = createFastify({ service: 'kit-test', logLevel: 'info' }, {
+    logger: undefined,
+    loggerInstance: pino({ level: 'info' }, { write (line: string) { lines.push(line) } })
+  })
+  await app.register(errorHandlerPlugin)
+  app.get('/insert', async () => {
+    const err = Object.assign(new Error('Failed query: insert into orders values ($1, $2)\nparams: jane.doe@example.com,254708374149'), {
+      params: ['jane.doe@example.com', '254708374149'],
+      cause: new Error('duplicate key for jane.doe@example.com')
+    })
+    throw err
+  })
+  t.teardown(() => app.close())
+  const res = await app.inject('/insert')
+  t.equal(res.statusCode, 500)
+  const logged = lines.join('\n')
+  t.match(logged, /request failed/)
+  t.match(logged, /j\*\*\*@example\.com/, 'the email is masked, not dropped')
+  t.notMatch(logged, /jane\.doe@example\.com/)
+  t.notMatch(logged, /254708374149/)
 })
 
 t.test('metrics are served in Prometheus text format', async (t) => {

@@ -13,6 +13,14 @@ t.test('phone numbers keep only their first and last digits', async (t) => {
   t.equal(maskText('order 42 costs 1500'), 'order 42 costs 1500', 'short numbers are not phones')
 })
 
+t.test('digits inside identifiers are references, not phone numbers, and stay intact', async (t) => {
+  t.equal(maskText('ws_CO_171120221557301234'), 'ws_CO_171120221557301234')
+  t.equal(maskText('UFD004453187.iI'), 'UFD004453187.iI')
+  t.equal(maskText('QKX0123456789'), 'QKX0123456789')
+  t.match(maskText('phone: 254708374149'), /254\*+149/)
+  t.match(maskText('+254708374149'), /\+254\*+149/)
+})
+
 t.test('Daraja PhoneNumber items and phone-like keys are masked, other values kept', async (t) => {
   const masked = maskPersonalData({
     Body: {

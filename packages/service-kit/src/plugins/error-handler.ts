@@ -2,6 +2,7 @@
 import fp from 'fastify-plugin'
 import type { FastifyError } from 'fastify'
 import { ErrorCodes, type ErrorBody } from '@herald/contracts'
+import { maskErrorForLog } from '../mask.js'
 
 interface ValidationIssue { instancePath?: string, message?: string, params?: Record<string, unknown> }
 
@@ -53,7 +54,7 @@ function toErrorBody (error: FastifyError & { details?: unknown }): { status: nu
 export default fp(async (fastify) => {
   fastify.setErrorHandler((error: FastifyError & { details?: unknown }, request, reply) => {
     const { status, body } = toErrorBody(error)
-    if (status >= 500) request.log.error({ err: error }, 'request failed')
+    if (status >= 500) request.log.error({ err: maskErrorForLog(error) }, 'request failed')
     else request.log.info({ err: { code: body.code, message: body.error } }, 'request refused')
     return reply.code(status).type('application/json').send(body)
   })
