@@ -39,7 +39,10 @@ async function ingestApp (fastify: FastifyInstance, opts: IngestAppOptions): Pro
   await fastify.register(healthPlugin)
   await fastify.register(metricsPlugin, { service: 'webhook-ingest' })
   await fastify.register(databasePlugin, { url: config.DATABASE_URL, schema: opts.databaseSchema, max: config.PG_POOL_MAX, applicationName: 'herald-webhook-ingest' })
+  // Redis down, callbacks still go into the outbox and reach the streams later: the ingest stays in its
+  // Service (200 `degraded`) instead of turning providers away. Postgres is required.
   await fastify.register(redisPlugin, {
+    requiredForReadiness: false,
     url: config.REDIS_URL,
     clusterNodes: config.REDIS_CLUSTER_NODES,
     prefix: config.HERALD_REDIS_PREFIX,
@@ -50,6 +53,7 @@ async function ingestApp (fastify: FastifyInstance, opts: IngestAppOptions): Pro
   await fastify.register(outboxRelayPlugin, {
     sweepIntervalMs: config.OUTBOX_SWEEP_INTERVAL_MS,
     retentionMs: config.HERALD_STREAM_RETENTION_MS,
+    database: { url: config.DATABASE_URL, schema: opts.databaseSchema },
     publishing: opts.publishing
   })
   await fastify.register(webhookRoutes)

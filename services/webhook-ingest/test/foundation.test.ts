@@ -13,11 +13,15 @@ t.test('healthz and readyz answer 200 with Redis and Postgres up', async (t) => 
   t.same(ready.json(), { status: 'ready', shuttingDown: false, checks: { postgres: 'ok', redis: 'ok' } })
 })
 
-t.test('readyz names the dependency that is down', async (t) => {
-  const { app } = await buildIngest(t, { REDIS_URL: 'redis://127.0.0.1:1' })
-  const ready = await app.inject({ method: 'GET', url: '/readyz' })
-  t.equal(ready.statusCode, 503)
-  t.match(ready.json(), { status: 'not_ready', checks: { redis: 'down', postgres: 'ok' } })
+t.test('readyz names the dependency that is down: Redis down is degraded (callbacks still taken), Postgres down is not ready', async (t) => {
+  const withoutRedis = await buildIngest(t, { REDIS_URL: 'redis://127.0.0.1:1' })
+  const degraded = await withoutRedis.app.inject({ method: 'GET', url: '/readyz' })
+  t.equal(degraded.statusCode, 200)
+  t.match(degraded.json(), { status: 'degraded', checks: { redis: 'down', postgres: 'ok' } })
+  const withoutPostgres = await buildIngest(t, { DATABASE_URL: 'postgres://postgres@127.0.0.1:1/test' })
+  const down = await withoutPostgres.app.inject({ method: 'GET', url: '/readyz' })
+  t.equal(down.statusCode, 503)
+  t.match(down.json(), { status: 'not_ready', checks: { redis: 'ok', postgres: 'down' } })
 })
 
 t.test('metrics are Prometheus text and the OpenAPI document is served', async (t) => {

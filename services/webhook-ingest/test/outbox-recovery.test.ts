@@ -127,3 +127,19 @@ t.test('a stream that lost versions (Redis restored from an old backup) is refil
   const versions = (await streamEntries(redis, prefix)).map((e) => e.version)
   t.same(versions, [1, 2, 2, 3], 'version 2 republished before version 3')
 })
+
+t.test('the immediate path publishes at once and marks the rows published itself, many per statement', async (t) => {
+  // A sweep that never runs during the test: whatever is marked, the immediate path marked.
+  const { app, prefix } = await buildIngest(t, { OUTBOX_SWEEP_INTERVAL_MS: '3600000' })
+  const redis = testRedis(t)
+  const answers = await Promise.all(Array.from({ length: 20 }, (_, i) => putOrder(app, `ord_now_${i}`, orderBody({ references: { checkoutRequestId: `ws_CO_now_${i}` } }))))
+  t.ok(answers.every((a) => a.statusCode === 200), 'all registered')
+  await eventually(async () => (await streamEntries(redis, prefix)).length === 20, 10_000, 'all on the stream')
+  await eventually(async () => (await app.pgPool.query('select 1 from outbox where published_at is null')).rows.length === 0, 10_000, 'all marked published')
+  t.equal((await postCallback(app, 'mpesa', darajaCallback('ws_CO_now_0', 1032))).statusCode, 200)
+  await eventually(async () => (await streamEntries(redis, prefix)).length === 21, 10_000, 'the next version on the stream')
+  const versions = (await streamEntries(redis, prefix)).filter((e) => e.entityId === 'ord_now_0').map((e) => e.version)
+  t.same(versions, [1, 2], 'in order')
+  const metrics = await app.inject({ method: 'GET', url: '/metrics' })
+  t.notMatch(metrics.body, /herald_outbox_publish_latency_seconds_count\{[^}]*path="sweep"[^}]*\} [1-9]/, 'nothing needed the sweep')
+})

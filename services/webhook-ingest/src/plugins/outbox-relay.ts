@@ -1,11 +1,14 @@
 // The outbox relay as a plugin: one EventPublisher on the service's Redis, swept on a timer, stopped on close.
 import fp from 'fastify-plugin'
+import { createDatabase } from '@herald/db'
 import { EventPublisher } from '@herald/streams'
 import { OutboxRelay } from '../outbox/relay.js'
 
 export interface OutboxRelayPluginOptions {
   sweepIntervalMs: number
   retentionMs: number
+  /** The relay's own connections: the requests' pool is often saturated, and publishing must not wait on it. */
+  database: { url: string, schema?: string }
   /** False builds the relay without starting it or publishing after commit (tests of a crash before publish). */
   publishing?: boolean
 }
@@ -16,11 +19,21 @@ declare module 'fastify' {
   }
 }
 
+/** One connection for the sweep's transaction, one for marking rows published while it runs. */
+const RELAY_POOL_MAX = 2
+
 export default fp<OutboxRelayPluginOptions>(async (fastify, opts) => {
   const redis = fastify.redis
   const publishing = opts.publishing ?? true
+  const database = createDatabase({
+    url: opts.database.url,
+    schema: opts.database.schema,
+    max: RELAY_POOL_MAX,
+    connectionTimeoutMillis: 2000,
+    applicationName: 'herald-outbox-relay'
+  })
   const relay = new OutboxRelay({
-    pool: fastify.pgPool,
+    pool: database.pool,
     publisher: new EventPublisher(redis, fastify.streamLayout, { retentionMs: opts.retentionMs }),
     isRedisReady: () => publishing && redis.status === 'ready',
     log: fastify.log.child({ component: 'outbox-relay' }),
@@ -29,6 +42,9 @@ export default fp<OutboxRelayPluginOptions>(async (fastify, opts) => {
   })
   fastify.decorate('outboxRelay', relay)
   fastify.addHook('onReady', async () => { if (publishing) relay.start() })
-  // preClose: stop before the Redis and Postgres plugins close their connections in onClose.
-  fastify.addHook('preClose', async () => relay.close())
+  // preClose: stop before the Redis plugin closes its connection in onClose.
+  fastify.addHook('preClose', async () => {
+    await relay.close()
+    await database.close()
+  })
 }, { name: 'herald-outbox-relay', dependencies: ['herald-redis', 'herald-database', 'herald-ingest-metrics'] })

@@ -1,7 +1,6 @@
 // Orders and their payment callbacks: registration, the state machine applied in one transaction, parking.
-import { and, asc, eq, isNull, or, sql, type SQL } from 'drizzle-orm'
+import type pg from 'pg'
 import type { OrderSnapshot, OrderUpsertBody, StreamEvent, WebhookDisposition } from '@herald/contracts'
-import { callbacks, orders, parkedCallbacks, reviewItems, type HeraldDatabase } from '@herald/db'
 import { ConflictError, UnauthorizedError, maskPersonalData } from '@herald/service-kit'
 import {
   amountMatches, dedupeKeyOf, referenceLockNames, type CallbackReferences, type ProviderCallback
@@ -9,42 +8,134 @@ import {
 import { decideTransition, isFinalPaymentStatus } from '../payments/state-machine.js'
 import { orderSnapshotOf, type OrderRow } from '../snapshots.js'
 import {
-  appendOutbox, claimWebhookId, inTransaction, lockReferences, storeWebhookResponse, type Transaction
+  appendOutboxCtes, appendedEventColumns, claimWebhookIdCte, inTransaction, lockReferencesSql, referenceLockKeys, run,
+  stampedEvent, storeWebhookResponse, storedReceipt, type AppendedEvent, type Transaction, type UnstampedEvent
 } from './transaction.js'
 
 export type ReviewKind = 'amount_mismatch' | 'final_state_conflict'
 
-export interface CallbackResult {
+/** Events one request committed, all of one order in version order: the relay publishes them now. */
+export interface CommittedOrderEvents {
+  events: StreamEvent[]
+  /** Outbox ids of the order's earlier events that were still unpublished at commit. */
+  waitingBefore: string[]
+}
+
+export interface CallbackResult extends CommittedOrderEvents {
   disposition: WebhookDisposition
   orderId: string | null
   reviewKind?: ReviewKind
-  /** Outbox events committed by this request, in version order: publish them now. */
-  events: StreamEvent[]
 }
 
-export interface OrderUpsertResult {
+export interface OrderUpsertResult extends CommittedOrderEvents {
   order: OrderSnapshot
   /** True when the webhook-id was seen before: the stored answer, nothing changed. */
   replay: boolean
-  events: StreamEvent[]
   /** Parked callbacks this registration applied, with what each did. */
   applied: Array<{ provider: string, outcome: string, disposition: WebhookDisposition, reviewKind?: ReviewKind }>
 }
 
 interface StoredOrderAnswer { order: OrderSnapshot }
 
-function orderEvent (row: OrderRow): Omit<StreamEvent & { entityType: 'order' }, 'eventId'> {
+const ORDER_COLUMNS = `id, order_number as "orderNumber", total_amount as "totalAmount", currency, ticket_count as "ticketCount",
+  customer_email as "customerEmail", customer_first_name as "customerFirstName", customer_last_name as "customerLastName",
+  customer_phone as "customerPhone", provider, external_reference as "externalReference",
+  checkout_request_id as "checkoutRequestId", merchant_request_id as "merchantRequestId",
+  provider_reference as "providerReference", payment_status as "paymentStatus", status, outcome, result_code as "resultCode",
+  result_desc as "resultDesc", receipt, needs_review as "needsReview", version, created_at as "createdAt", updated_at as "updatedAt"`
+
+/** Orders matching a callback by any of its references ($1 CheckoutRequestID, $2 ours, $3 PayHero's). */
+const FIND_ORDERS_FOR_UPDATE = `select ${ORDER_COLUMNS} from orders
+where checkout_request_id = $1 or external_reference = $2 or provider_reference = $3
+for update`
+
+const ORDER_FOR_UPDATE = `select ${ORDER_COLUMNS} from orders where id = $1 for update`
+
+/** Parked callbacks waiting for an order with these references ($1 checkout, $2 external, $3 provider). */
+const PARKED_FOR_REFERENCES = `parked_callbacks
+where applied_at is null and (checkout_request_id = $1 or external_reference = $2 or provider_reference = $3)`
+
+/**
+ * Records the callback (its dedupe key makes a repeat a no-op) and, if it is new, locks the orders its
+ * references match ($9 CheckoutRequestID, $10 ours, $11 PayHero's). No row: a repeat. One row without an
+ * order id: no order matched yet.
+ */
+const RECORD_CALLBACK = `with recorded as (
+    insert into callbacks (provider, dedupe_key, checkout_request_id, external_reference, result_code, outcome, disposition, source_ip, payload)
+    values ($1, $2, $3, $4, $5, $6, 'received', $7, $8::jsonb)
+    on conflict do nothing
+    returning id
+  ),
+  matched as (
+    select ${ORDER_COLUMNS} from orders
+    where (checkout_request_id = $9 or external_reference = $10 or provider_reference = $11) and exists (select 1 from recorded)
+    for update
+  )
+select recorded.id::text as "callbackId", matched.* from recorded left join matched on true`
+
+/**
+ * Locks the references of a callback that matched no order, so that it cannot be parked while its order
+ * is being registered: the registration holds the same locks until it commits, and then sees it parked.
+ */
+const LOCK_REFERENCES = `select ${lockReferencesSql('$1', 'true')} as locked`
+
+const PARK_CALLBACK = `with parked as (
+    insert into parked_callbacks (provider, callback_id, checkout_request_id, external_reference, provider_reference, payload)
+    values ($1, $2::bigint, $3, $4, $5, $6::jsonb)
+  )
+update callbacks set disposition = 'parked' where id = $2::bigint`
+
+/** Claims the webhook-id and, if it is fresh, locks the order's references. */
+const CLAIM_AND_LOCK_ORDER = `with ${claimWebhookIdCte('$1', "'order'", '$2')}
+select exists (select 1 from claim) as fresh, ${lockReferencesSql('$3', 'exists (select 1 from claim)')} as locked`
+
+/**
+ * A new order at version 1 with its event, and whether callbacks wait parked for it. When none do, the
+ * answer is stored here too; an order that already exists is left alone (the caller updates it).
+ */
+const INSERT_ORDER = `with inserted as (
+    insert into orders (id, order_number, total_amount, currency, ticket_count, customer_email, customer_first_name,
+      customer_last_name, customer_phone, provider, external_reference, checkout_request_id, merchant_request_id,
+      provider_reference, payment_status, status, needs_review, version, created_at, updated_at)
+    values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, 'pending', 'pending', false, 1, $15, $15)
+    on conflict (id) do nothing
+    returning id
+  ),
+  waiting as (
+    select exists (select 1 from parked_callbacks
+      where applied_at is null and (checkout_request_id = $12 or external_reference = $11 or provider_reference = $14)) as parked
+  ),
+  answered as (
+    update webhook_receipts set response = $18::jsonb
+    where webhook_id = $17 and exists (select 1 from inserted) and not (select parked from waiting)
+  ),
+  ${appendOutboxCtes({ type: "'order'", id: '$1', version: '1', payload: '$16', guard: 'inserted' })}
+select exists (select 1 from inserted) as inserted, (select parked from waiting) as "hasParked", ${appendedEventColumns("'order'", '$1')}`
+
+/**
+ * The order's next version (every column as computed from the locked row), its event, and what the
+ * callback that caused it ($24, may be null) did.
+ */
+const ADVANCE_ORDER = `with updated as (
+    update orders set order_number = $2, total_amount = $3, currency = $4, ticket_count = $5, customer_email = $6,
+      customer_first_name = $7, customer_last_name = $8, customer_phone = $9, provider = $10, external_reference = $11,
+      checkout_request_id = $12, merchant_request_id = $13, provider_reference = $14, payment_status = $15, status = $16,
+      outcome = $17, result_code = $18, result_desc = $19, receipt = $20, needs_review = $21, version = $22, updated_at = $23
+    where id = $1
+    returning id
+  ),
+  disposed as (update callbacks set disposition = $25, order_id = $1 where id = $24::bigint),
+  ${appendOutboxCtes({ type: "'order'", id: '$1', version: '$22', payload: '$26', guard: 'updated' })}
+select ${appendedEventColumns("'order'", '$1')}`
+
+function orderEvent (row: OrderRow): UnstampedEvent {
   const order = orderSnapshotOf(row)
   return { entityType: 'order', entityId: row.id, version: row.version, occurredAt: order.updatedAt, order }
 }
 
-/** Conditions matching an order by any of the callback's references. */
-function referenceConditions (references: CallbackReferences): SQL[] {
-  const conditions: SQL[] = []
-  if (references.checkoutRequestId !== undefined) conditions.push(eq(orders.checkoutRequestId, references.checkoutRequestId))
-  if (references.externalReference !== undefined) conditions.push(eq(orders.externalReference, references.externalReference))
-  if (references.providerReference !== undefined) conditions.push(eq(orders.providerReference, references.providerReference))
-  return conditions
+/** The row's next version with `changes` applied: the order is locked, so this is what the update writes. */
+function nextVersion (row: OrderRow, changes: Partial<OrderRow>): OrderRow {
+  return { ...row, ...changes, version: row.version + 1, updatedAt: new Date() }
 }
 
 /** The best match when references point at several orders: CheckoutRequestID, then ours, then PayHero's. */
@@ -54,178 +145,113 @@ function bestMatch (rows: OrderRow[], references: CallbackReferences): OrderRow 
     rows[0]
 }
 
-export function createOrderRepository (db: HeraldDatabase) {
-  /** Flags the order for review (a new version, so waiting clients see it) unless it already is. */
-  async function flagForReview (tx: Transaction, order: OrderRow, events: StreamEvent[]): Promise<OrderRow> {
-    if (order.needsReview) return order
-    const [flagged] = await tx.update(orders)
-      .set({ needsReview: true, version: sql`${orders.version} + 1`, updatedAt: sql`now()` })
-      .where(eq(orders.id, order.id))
-      .returning()
-    events.push(await appendOutbox(tx, orderEvent(flagged!)))
-    return flagged!
-  }
+interface ReviewRecord {
+  kind: ReviewKind
+  fromStatus: string
+  attemptedStatus: string
+  details: Record<string, unknown>
+}
 
-  /** Applies one callback to a locked order: the state machine, the amount check, the review trail. */
-  async function applyToOrder (tx: Transaction, order: OrderRow, callback: ProviderCallback, callbackId: bigint | null, events: StreamEvent[]): Promise<{ order: OrderRow, disposition: WebhookDisposition, reviewKind?: ReviewKind }> {
-    if (!amountMatches(callback, order)) {
-      await tx.insert(reviewItems).values({
-        orderId: order.id,
+/** What one callback does to a locked order: the state machine and the amount check, no I/O. */
+interface CallbackVerdict {
+  disposition: WebhookDisposition
+  reviewKind?: ReviewKind
+  review?: ReviewRecord
+  /** The order's next version, when the callback changes it. */
+  next?: OrderRow
+}
+
+/** Flags the order for review (a new version, so waiting clients see it) unless it already is. */
+const flaggedForReview = (order: OrderRow): OrderRow | undefined => order.needsReview ? undefined : nextVersion(order, { needsReview: true })
+
+function judgeCallback (order: OrderRow, callback: ProviderCallback): CallbackVerdict {
+  if (!amountMatches(callback, order)) {
+    return {
+      disposition: 'review',
+      reviewKind: 'amount_mismatch',
+      review: {
         kind: 'amount_mismatch',
         fromStatus: order.paymentStatus,
         attemptedStatus: callback.outcome,
-        callbackId,
         details: { expected: { amount: Number(order.totalAmount), currency: order.currency }, received: { amount: callback.amount, currency: callback.currency }, provider: callback.provider }
-      })
-      return { order: await flagForReview(tx, order, events), disposition: 'review', reviewKind: 'amount_mismatch' }
+      },
+      next: flaggedForReview(order)
     }
-    const decision = decideTransition({ paymentStatus: order.paymentStatus as OrderSnapshot['paymentStatus'], outcome: order.outcome as OrderSnapshot['payment']['outcome'], needsReview: order.needsReview }, callback.outcome)
-    if (decision.kind === 'already') return { order, disposition: 'duplicate' }
-    if (decision.kind === 'review') {
-      await tx.insert(reviewItems).values({
-        orderId: order.id,
+  }
+  const decision = decideTransition({ paymentStatus: order.paymentStatus as OrderSnapshot['paymentStatus'], outcome: order.outcome as OrderSnapshot['payment']['outcome'], needsReview: order.needsReview }, callback.outcome)
+  if (decision.kind === 'already') return { disposition: 'duplicate' }
+  if (decision.kind === 'review') {
+    return {
+      disposition: 'review',
+      reviewKind: decision.reason,
+      review: {
         kind: decision.reason,
         fromStatus: decision.from,
         attemptedStatus: decision.attempted,
-        callbackId,
         details: { provider: callback.provider, outcome: callback.outcome, resultCode: callback.resultCode, resultDesc: callback.resultDesc, receipt: callback.receipt }
-      })
-      return { order: await flagForReview(tx, order, events), disposition: 'review', reviewKind: decision.reason }
+      },
+      next: flaggedForReview(order)
     }
-    const { next } = decision
-    const [updated] = await tx.update(orders)
-      .set({
-        paymentStatus: next.paymentStatus,
-        status: next.status,
-        outcome: next.outcome,
-        resultCode: callback.resultCode,
-        resultDesc: callback.resultDesc,
-        receipt: callback.receipt ?? order.receipt,
-        needsReview: next.needsReview,
-        version: sql`${orders.version} + 1`,
-        updatedAt: sql`now()`
-      })
-      .where(eq(orders.id, order.id))
-      .returning()
-    events.push(await appendOutbox(tx, orderEvent(updated!)))
-    return { order: updated!, disposition: 'applied' }
   }
-
+  const { next } = decision
   return {
-    /**
-     * Records a provider callback and applies it, all in one transaction: the same callback twice is a
-     * duplicate (unique dedupe key, concurrent repeats wait on it), an unknown order parks it.
-     */
-    async recordCallback (callback: ProviderCallback, rawPayload: unknown, sourceIp: string): Promise<CallbackResult> {
-      return inTransaction(db, async (tx) => {
-        const [record] = await tx.insert(callbacks).values({
-          provider: callback.provider,
-          dedupeKey: dedupeKeyOf(callback),
-          checkoutRequestId: callback.references.checkoutRequestId ?? null,
-          externalReference: callback.references.externalReference ?? callback.references.providerReference ?? null,
-          resultCode: callback.resultCode,
-          outcome: callback.outcome,
-          disposition: 'received',
-          sourceIp,
-          payload: maskPersonalData(rawPayload)
-        }).onConflictDoNothing().returning({ id: callbacks.id })
-        if (record === undefined) return { disposition: 'duplicate', orderId: null, events: [] }
-
-        await lockReferences(tx, referenceLockNames(callback.references))
-        const candidates = await tx.select().from(orders).where(or(...referenceConditions(callback.references))).for('update')
-        const order = bestMatch(candidates, callback.references)
-        if (order === undefined) {
-          await tx.insert(parkedCallbacks).values({
-            provider: callback.provider,
-            callbackId: record.id,
-            checkoutRequestId: callback.references.checkoutRequestId ?? null,
-            externalReference: callback.references.externalReference ?? null,
-            providerReference: callback.references.providerReference ?? null,
-            payload: callback
-          })
-          await tx.update(callbacks).set({ disposition: 'parked' }).where(eq(callbacks.id, record.id))
-          return { disposition: 'parked', orderId: null, events: [] }
-        }
-        const events: StreamEvent[] = []
-        const result = await applyToOrder(tx, order, callback, record.id, events)
-        await tx.update(callbacks).set({ disposition: result.disposition, orderId: order.id }).where(eq(callbacks.id, record.id))
-        return { disposition: result.disposition, orderId: order.id, reviewKind: result.reviewKind, events }
-      })
-    },
-
-    /**
-     * Registers or updates an order awaiting payment and applies, in arrival order, the callbacks parked
-     * for its references. Keyed by `webhook-id`: a replay answers what the first call answered.
-     */
-    async upsertOrder (orderId: string, body: OrderUpsertBody, webhookId: string): Promise<OrderUpsertResult> {
-      return inTransaction(db, async (tx) => {
-        const claim = await claimWebhookId(tx, webhookId, 'order', orderId)
-        if (!claim.fresh) {
-          if (claim.entityType !== 'order' || claim.entityId !== orderId) throw new UnauthorizedError('webhook-id was already used for another request')
-          return { order: (claim.response as StoredOrderAnswer).order, replay: true, events: [], applied: [] }
-        }
-        const refs = body.references
-        await lockReferences(tx, referenceLockNames({ checkoutRequestId: refs.checkoutRequestId, externalReference: refs.externalReference, providerReference: refs.providerReference }))
-        const fields = {
-          orderNumber: body.orderNumber,
-          totalAmount: body.totalAmount.toFixed(2),
-          currency: body.currency,
-          ticketCount: body.ticketCount,
-          customerEmail: body.customer.email,
-          customerFirstName: body.customer.firstName,
-          customerLastName: body.customer.lastName,
-          customerPhone: body.customer.phone ?? null,
-          provider: body.provider
-        }
-        const events: StreamEvent[] = []
-        let [order] = await tx.insert(orders).values({
-          id: orderId,
-          ...fields,
-          externalReference: refs.externalReference ?? null,
-          checkoutRequestId: refs.checkoutRequestId ?? null,
-          merchantRequestId: refs.merchantRequestId ?? null,
-          providerReference: refs.providerReference ?? null,
-          version: 1
-        }).onConflictDoNothing({ target: orders.id }).returning()
-        if (order !== undefined) {
-          events.push(await appendOutbox(tx, orderEvent(order)))
-        } else {
-          const [existing] = await tx.select().from(orders).where(eq(orders.id, orderId)).for('update')
-          order = await updateOrder(tx, existing!, fields, body, events)
-        }
-
-        const parkedMatch = parkedConditions(order)
-        const applied: OrderUpsertResult['applied'] = []
-        if (parkedMatch.length > 0) {
-          const parked = await tx.select().from(parkedCallbacks)
-            .where(and(isNull(parkedCallbacks.appliedAt), or(...parkedMatch)))
-            .orderBy(asc(parkedCallbacks.id))
-            .for('update')
-          for (const item of parked) {
-            const callback = item.payload as ProviderCallback
-            const result = await applyToOrder(tx, order, callback, item.callbackId, events)
-            order = result.order
-            await tx.update(parkedCallbacks).set({ appliedAt: sql`now()`, orderId }).where(eq(parkedCallbacks.id, item.id))
-            if (item.callbackId !== null) {
-              await tx.update(callbacks).set({ disposition: result.disposition, orderId }).where(eq(callbacks.id, item.callbackId))
-            }
-            applied.push({ provider: callback.provider, outcome: callback.outcome, disposition: result.disposition, reviewKind: result.reviewKind })
-          }
-        }
-        const answer: StoredOrderAnswer = { order: orderSnapshotOf(order) }
-        await storeWebhookResponse(tx, webhookId, answer)
-        return { order: answer.order, replay: false, events, applied }
-      })
-    }
+    disposition: 'applied',
+    next: nextVersion(order, {
+      paymentStatus: next.paymentStatus,
+      status: next.status,
+      outcome: next.outcome,
+      resultCode: callback.resultCode,
+      resultDesc: callback.resultDesc,
+      receipt: callback.receipt ?? order.receipt,
+      needsReview: next.needsReview
+    })
   }
 }
 
-function parkedConditions (order: OrderRow): SQL[] {
-  const conditions: SQL[] = []
-  if (order.checkoutRequestId !== null) conditions.push(eq(parkedCallbacks.checkoutRequestId, order.checkoutRequestId))
-  if (order.externalReference !== null) conditions.push(eq(parkedCallbacks.externalReference, order.externalReference))
-  if (order.providerReference !== null) conditions.push(eq(parkedCallbacks.providerReference, order.providerReference))
-  return conditions
+/** Collects what a request appends to the outbox; the first event's view of the outbox is what the relay needs. */
+function committedEvents (): CommittedOrderEvents & { add (event: UnstampedEvent, appended: AppendedEvent): void } {
+  const committed = {
+    events: [] as StreamEvent[],
+    waitingBefore: [] as string[],
+    add (event: UnstampedEvent, appended: AppendedEvent) {
+      if (committed.events.length === 0) committed.waitingBefore = appended.waitingBefore
+      committed.events.push(stampedEvent(event, appended))
+    }
+  }
+  return committed
+}
+
+type EventLog = ReturnType<typeof committedEvents>
+
+/** Writes the order's next version and its event; `cause` is the callback that made it, if any. */
+async function advanceOrder (tx: Transaction, next: OrderRow, log: EventLog, cause?: { callbackId: string | null, disposition: WebhookDisposition }): Promise<void> {
+  const event = orderEvent(next)
+  const [appended] = await run<AppendedEvent>(tx, 'herald_advance_order', ADVANCE_ORDER, [
+    next.id, next.orderNumber, next.totalAmount, next.currency, next.ticketCount, next.customerEmail, next.customerFirstName,
+    next.customerLastName, next.customerPhone, next.provider, next.externalReference, next.checkoutRequestId,
+    next.merchantRequestId, next.providerReference, next.paymentStatus, next.status, next.outcome, next.resultCode,
+    next.resultDesc, next.receipt, next.needsReview, next.version, next.updatedAt,
+    cause?.callbackId ?? null, cause?.disposition ?? null, JSON.stringify(event)
+  ])
+  log.add(event, appended!)
+}
+
+/** Applies one callback to a locked order and records what it did on the callback; answers the order after it. */
+async function applyToOrder (tx: Transaction, order: OrderRow, callback: ProviderCallback, callbackId: string | null, log: EventLog): Promise<{ order: OrderRow, disposition: WebhookDisposition, reviewKind?: ReviewKind }> {
+  const verdict = judgeCallback(order, callback)
+  if (verdict.review !== undefined) {
+    const { kind, fromStatus, attemptedStatus, details } = verdict.review
+    await run(tx, 'herald_insert_review',
+      'insert into review_items (order_id, kind, from_status, attempted_status, callback_id, details) values ($1, $2, $3, $4, $5::bigint, $6::jsonb)',
+      [order.id, kind, fromStatus, attemptedStatus, callbackId, JSON.stringify(details)])
+  }
+  const cause = { callbackId, disposition: verdict.disposition }
+  if (verdict.next !== undefined) {
+    await advanceOrder(tx, verdict.next, log, cause)
+  } else if (callbackId !== null) {
+    await run(tx, 'herald_dispose_callback', 'update callbacks set disposition = $2, order_id = $3 where id = $1::bigint', [callbackId, verdict.disposition, order.id])
+  }
+  return { order: verdict.next ?? order, disposition: verdict.disposition, reviewKind: verdict.reviewKind }
 }
 
 type OrderFields = Pick<OrderRow, 'orderNumber' | 'totalAmount' | 'currency' | 'ticketCount' | 'customerEmail' | 'customerFirstName' | 'customerLastName' | 'customerPhone' | 'provider'>
@@ -234,7 +260,7 @@ type OrderFields = Pick<OrderRow, 'orderNumber' | 'totalAmount' | 'currency' | '
  * Updates a registered order. References omitted from the body are kept (never cleared by accident);
  * once the payment is final its amount and currency can no longer change (409).
  */
-async function updateOrder (tx: Transaction, existing: OrderRow, fields: OrderFields, body: OrderUpsertBody, events: StreamEvent[]): Promise<OrderRow> {
+async function updateOrder (tx: Transaction, existing: OrderRow, fields: OrderFields, body: OrderUpsertBody, log: EventLog): Promise<OrderRow> {
   const refs = body.references
   const next = {
     ...fields,
@@ -251,12 +277,141 @@ async function updateOrder (tx: Transaction, existing: OrderRow, fields: OrderFi
   if (isFinalPaymentStatus(existing.paymentStatus as OrderSnapshot['paymentStatus']) && (changed.includes('totalAmount') || changed.includes('currency'))) {
     throw new ConflictError(`Order ${existing.id} is ${existing.paymentStatus}: its amount and currency can no longer change`)
   }
-  const [updated] = await tx.update(orders)
-    .set({ ...next, version: sql`${orders.version} + 1`, updatedAt: sql`now()` })
-    .where(eq(orders.id, existing.id))
-    .returning()
-  events.push(await appendOutbox(tx, orderEvent(updated!)))
-  return updated!
+  const updated = nextVersion(existing, next)
+  await advanceOrder(tx, updated, log)
+  return updated
+}
+
+/** Applies, in arrival order, the callbacks parked for the order's references. */
+async function applyParked (tx: Transaction, order: OrderRow, log: EventLog): Promise<{ order: OrderRow, applied: OrderUpsertResult['applied'] }> {
+  const parked = await run<{ id: string, callbackId: string | null, payload: ProviderCallback }>(tx, 'herald_parked_for_update',
+    `select id::text, callback_id::text as "callbackId", payload from ${PARKED_FOR_REFERENCES} order by id for update`,
+    [order.checkoutRequestId, order.externalReference, order.providerReference])
+  const applied: OrderUpsertResult['applied'] = []
+  for (const item of parked) {
+    const callback = item.payload
+    const result = await applyToOrder(tx, order, callback, item.callbackId, log)
+    order = result.order
+    await run(tx, 'herald_parked_applied', 'update parked_callbacks set applied_at = now(), order_id = $2 where id = $1::bigint', [item.id, order.id])
+    applied.push({ provider: callback.provider, outcome: callback.outcome, disposition: result.disposition, reviewKind: result.reviewKind })
+  }
+  return { order, applied }
+}
+
+export function createOrderRepository (pool: pg.Pool) {
+  return {
+    /**
+     * Records a provider callback and applies it, all in one transaction: the same callback twice is a
+     * duplicate (unique dedupe key, concurrent repeats wait on it), an unknown order parks it.
+     */
+    async recordCallback (callback: ProviderCallback, rawPayload: unknown, sourceIp: string): Promise<CallbackResult> {
+      const refs = callback.references
+      return inTransaction(pool, async (tx) => {
+        const recorded = await run<OrderRow & { callbackId: string }>(tx, 'herald_record_callback', RECORD_CALLBACK, [
+          callback.provider, dedupeKeyOf(callback), refs.checkoutRequestId ?? null,
+          refs.externalReference ?? refs.providerReference ?? null, callback.resultCode, callback.outcome, sourceIp,
+          JSON.stringify(maskPersonalData(rawPayload)), refs.checkoutRequestId ?? null, refs.externalReference ?? null,
+          refs.providerReference ?? null
+        ])
+        if (recorded.length === 0) return { disposition: 'duplicate', orderId: null, events: [], waitingBefore: [] }
+        const callbackId = recorded[0]!.callbackId
+        // A left join: with no order matched, the one row carries only the callback's id.
+        let candidates: OrderRow[] = recorded.filter((row) => row.id !== null).map(({ callbackId: _, ...order }) => order)
+        if (candidates.length === 0) {
+          // No order yet: look again under the references' locks (a new statement, so a new snapshot).
+          await run(tx, 'herald_lock_references', LOCK_REFERENCES, [referenceLockKeys(referenceLockNames(refs))])
+          candidates = await run<OrderRow>(tx, 'herald_orders_for_callback', FIND_ORDERS_FOR_UPDATE,
+            [refs.checkoutRequestId ?? null, refs.externalReference ?? null, refs.providerReference ?? null])
+        }
+        const order = bestMatch(candidates, refs)
+        if (order === undefined) {
+          await run(tx, 'herald_park_callback', PARK_CALLBACK, [
+            callback.provider, callbackId, refs.checkoutRequestId ?? null, refs.externalReference ?? null,
+            refs.providerReference ?? null, JSON.stringify(callback)
+          ])
+          return { disposition: 'parked', orderId: null, events: [], waitingBefore: [] }
+        }
+        const log = committedEvents()
+        const result = await applyToOrder(tx, order, callback, callbackId, log)
+        return { disposition: result.disposition, orderId: order.id, reviewKind: result.reviewKind, events: log.events, waitingBefore: log.waitingBefore }
+      })
+    },
+
+    /**
+     * Registers or updates an order awaiting payment and applies, in arrival order, the callbacks parked
+     * for its references. Keyed by `webhook-id`: a replay answers what the first call answered.
+     */
+    async upsertOrder (orderId: string, body: OrderUpsertBody, webhookId: string): Promise<OrderUpsertResult> {
+      const refs = body.references
+      return inTransaction(pool, async (tx) => {
+        const lockKeys = referenceLockKeys(referenceLockNames({ checkoutRequestId: refs.checkoutRequestId, externalReference: refs.externalReference, providerReference: refs.providerReference }))
+        const [claim] = await run<{ fresh: boolean }>(tx, 'herald_claim_order', CLAIM_AND_LOCK_ORDER, [webhookId, orderId, lockKeys])
+        if (!claim!.fresh) {
+          const stored = await storedReceipt(tx, webhookId)
+          if (stored.entityType !== 'order' || stored.entityId !== orderId) throw new UnauthorizedError('webhook-id was already used for another request')
+          return { order: (stored.response as StoredOrderAnswer).order, replay: true, events: [], waitingBefore: [], applied: [] }
+        }
+        const fields: OrderFields = {
+          orderNumber: body.orderNumber,
+          totalAmount: body.totalAmount.toFixed(2),
+          currency: body.currency,
+          ticketCount: body.ticketCount,
+          customerEmail: body.customer.email,
+          customerFirstName: body.customer.firstName,
+          customerLastName: body.customer.lastName,
+          customerPhone: body.customer.phone ?? null,
+          provider: body.provider
+        }
+        const log = committedEvents()
+        const now = new Date()
+        // What the insert below writes, column for column, so its event and answer go in the same statement.
+        const created: OrderRow = {
+          id: orderId,
+          ...fields,
+          externalReference: refs.externalReference ?? null,
+          checkoutRequestId: refs.checkoutRequestId ?? null,
+          merchantRequestId: refs.merchantRequestId ?? null,
+          providerReference: refs.providerReference ?? null,
+          paymentStatus: 'pending',
+          status: 'pending',
+          outcome: null,
+          resultCode: null,
+          resultDesc: null,
+          receipt: null,
+          needsReview: false,
+          version: 1,
+          createdAt: now,
+          updatedAt: now
+        }
+        const createdEvent = orderEvent(created)
+        const [insert] = await run<AppendedEvent & { inserted: boolean, hasParked: boolean }>(tx, 'herald_insert_order', INSERT_ORDER, [
+          orderId, created.orderNumber, created.totalAmount, created.currency, created.ticketCount, created.customerEmail,
+          created.customerFirstName, created.customerLastName, created.customerPhone, created.provider,
+          created.externalReference, created.checkoutRequestId, created.merchantRequestId, created.providerReference, now,
+          JSON.stringify(createdEvent), webhookId, JSON.stringify({ order: orderSnapshotOf(created) } satisfies StoredOrderAnswer)
+        ])
+        let order: OrderRow
+        let hasParked: boolean
+        if (insert!.inserted) {
+          log.add(createdEvent, insert!)
+          if (!insert!.hasParked) return { order: orderSnapshotOf(created), replay: false, events: log.events, waitingBefore: log.waitingBefore, applied: [] }
+          order = created
+          hasParked = true
+        } else {
+          const [existing] = await run<OrderRow>(tx, 'herald_order_for_update', ORDER_FOR_UPDATE, [orderId])
+          order = await updateOrder(tx, existing!, fields, body, log)
+          const [waiting] = await run<{ parked: boolean }>(tx, 'herald_order_has_parked', `select exists (select 1 from ${PARKED_FOR_REFERENCES}) as parked`,
+            [order.checkoutRequestId, order.externalReference, order.providerReference])
+          hasParked = waiting!.parked
+        }
+        let applied: OrderUpsertResult['applied'] = []
+        if (hasParked) ({ order, applied } = await applyParked(tx, order, log))
+        const answer: StoredOrderAnswer = { order: orderSnapshotOf(order) }
+        await storeWebhookResponse(tx, webhookId, answer)
+        return { order: answer.order, replay: false, events: log.events, waitingBefore: log.waitingBefore, applied }
+      })
+    }
+  }
 }
 
 export type OrderRepository = ReturnType<typeof createOrderRepository>

@@ -1,11 +1,15 @@
 // What every write of the ingest shares: one transaction, advisory locks on references, outbox rows, receipts.
+//
+// The hot path talks to pg directly with named prepared statements (parsed and planned once per
+// connection) and folds each step's writes into one statement with data-modifying CTEs: every statement
+// is a round trip that costs this process more CPU than the work it carries.
 import { createHash } from 'node:crypto'
-import { eq, sql } from 'drizzle-orm'
+import type pg from 'pg'
 import type { StreamEvent } from '@herald/contracts'
-import { webhookReceipts, type HeraldDatabase } from '@herald/db'
 import { ConflictError, UnavailableError } from '@herald/service-kit'
 
-export type Transaction = Parameters<Parameters<HeraldDatabase['transaction']>[0]>[0]
+/** A pooled connection inside `begin … commit`. */
+export type Transaction = pg.PoolClient
 
 const UNAVAILABLE_ERRNO = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH'])
 
@@ -14,7 +18,7 @@ export function isDatabaseUnavailable (err: unknown, depth = 0): boolean {
   if (err === null || typeof err !== 'object' || depth > 5) return false
   const { code, message, cause, errors } = err as { code?: unknown, message?: unknown, cause?: unknown, errors?: unknown }
   if (typeof code === 'string' && (UNAVAILABLE_ERRNO.has(code) || code.startsWith('08') || /^57P0[1-3]$/.test(code) || code === '53300')) return true
-  if (typeof message === 'string' && /timeout exceeded when trying to connect|Connection terminated|connection timeout|Query read timeout/i.test(message)) return true
+  if (typeof message === 'string' && /timeout exceeded when trying to connect|Connection terminated|connection timeout|Query read timeout|Client has encountered a connection error/i.test(message)) return true
   if (Array.isArray(errors) && errors.some((e) => isDatabaseUnavailable(e, depth + 1))) return true
   return isDatabaseUnavailable(cause, depth + 1)
 }
@@ -26,63 +30,145 @@ function uniqueViolation (err: unknown, depth = 0): string | null {
   return uniqueViolation(cause, depth + 1)
 }
 
+function ingestErrorOf (err: unknown): unknown {
+  if (isDatabaseUnavailable(err)) return new UnavailableError('Database unavailable, nothing was recorded; retry later')
+  const constraint = uniqueViolation(err)
+  if (constraint !== null && constraint.startsWith('orders_')) {
+    return new ConflictError(`A provider reference of this order already belongs to another order (${constraint})`)
+  }
+  return err
+}
+
 /**
  * Runs `work` in one transaction. Postgres unreachable becomes 503 (nothing was written, the caller may
  * retry); a provider reference already used by another order becomes 409.
  */
-export async function inTransaction<T> (db: HeraldDatabase, work: (tx: Transaction) => Promise<T>): Promise<T> {
+export async function inTransaction<T> (pool: pg.Pool, work: (tx: Transaction) => Promise<T>): Promise<T> {
+  let client: pg.PoolClient
   try {
-    return await db.transaction(work)
+    client = await pool.connect()
   } catch (err) {
-    if (isDatabaseUnavailable(err)) throw new UnavailableError('Database unavailable, nothing was recorded; retry later')
-    const constraint = uniqueViolation(err)
-    if (constraint !== null && constraint.startsWith('orders_')) {
-      throw new ConflictError(`A provider reference of this order already belongs to another order (${constraint})`)
-    }
-    throw err
+    throw ingestErrorOf(err)
+  }
+  // A connection whose rollback failed is in an unknown state: the pool must discard it, not reuse it.
+  let discard: Error | undefined
+  try {
+    await client.query('begin')
+    const result = await work(client)
+    await client.query('commit')
+    return result
+  } catch (err) {
+    await client.query('rollback').catch((rollbackErr: Error) => { discard = rollbackErr })
+    throw ingestErrorOf(err)
+  } finally {
+    client.release(discard)
   }
 }
 
+const connectionSerials = new WeakMap<pg.PoolClient, number>()
+let lastConnectionSerial = 0
+
 /**
- * Takes a transaction-scoped advisory lock per reference, in one global order (so two transactions never
- * wait on each other in a cycle). A callback and the registration of its order share at least one.
+ * The statement's name on this connection. pg remembers per connection which names it has parsed, and
+ * Postgres keeps them per backend; the embedded PGlite (`pnpm start`) is one backend behind every
+ * connection, where a second connection parsing the same name fails with "already exists". A name per
+ * connection works on both.
  */
-export async function lockReferences (tx: Transaction, names: readonly string[]): Promise<void> {
+function statementName (tx: Transaction, name: string): string {
+  let serial = connectionSerials.get(tx)
+  if (serial === undefined) {
+    serial = ++lastConnectionSerial
+    connectionSerials.set(tx, serial)
+  }
+  return `${name}_${serial}`
+}
+
+/** Runs a named prepared statement: parsed and planned once per connection, then only bound and executed. */
+export async function run<R extends pg.QueryResultRow> (tx: Transaction, name: string, text: string, values: unknown[]): Promise<R[]> {
+  return (await tx.query<R>({ name: statementName(tx, name), text, values })).rows
+}
+
+/**
+ * Advisory-lock keys of the references, sorted: taking them in one global order means two transactions
+ * never wait on each other in a cycle. A callback and the registration of its order share at least one.
+ */
+export function referenceLockKeys (names: readonly string[]): string[] {
   const keys = [...new Set(names.map((name) => BigInt.asIntN(64, BigInt(`0x${createHash('sha256').update(name).digest('hex').slice(0, 16)}`))))]
   keys.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0))
-  for (const key of keys) await tx.execute(sql`select pg_advisory_xact_lock(${key.toString()}::bigint)`)
+  return keys.map(String)
 }
+
+/**
+ * SQL taking the advisory locks of the bigint[] parameter `$keys`, in array order, when `condition`
+ * holds. Used inside the statement that claims the request, so the claim and the locks are one round trip;
+ * the rows the locks protect are read by the next statement, whose snapshot is taken after the locks.
+ */
+export const lockReferencesSql = (keys: string, condition: string): string =>
+  `(select count(pg_advisory_xact_lock(k)) from unnest(${keys}::bigint[]) as k where ${condition})`
 
 export type UnstampedEvent = StreamEvent extends infer E ? E extends StreamEvent ? Omit<E, 'eventId'> : never : never
 
-/** Appends an event to the outbox in the caller's transaction; its `eventId` is the new row's id. */
-export async function appendOutbox (tx: Transaction, event: UnstampedEvent): Promise<StreamEvent> {
-  const { rows } = await tx.execute<{ id: string }>(sql`
-    insert into outbox (id, entity_type, entity_id, version, payload)
-    select n, ${event.entityType}, ${event.entityId}, ${event.version}, jsonb_set(${JSON.stringify(event)}::jsonb, '{eventId}', to_jsonb(n::text))
-    from (select nextval(pg_get_serial_sequence('outbox', 'id')) as n) s
-    returning id::text as id`)
-  return { ...event, eventId: rows[0]!.id } as StreamEvent
+/** What appending an event to the outbox answers: its id, and what of its entity was still unpublished. */
+export interface AppendedEvent {
+  eventId: string
+  /** Outbox ids of earlier versions of the entity not yet published when this one was written. */
+  waitingBefore: string[]
 }
 
-export type ReceiptClaim =
-  | { fresh: true }
-  | { fresh: false, entityType: string, entityId: string, response: unknown }
+/**
+ * CTEs appending an event to the outbox (its `eventId`, inside the payload too, is the new row's id),
+ * for statements that write the state change and its event together. `$type`, `$id`, `$version` and
+ * `$payload` are parameter placeholders; `guard` is a CTE that must return a row for the event to be
+ * written (the state change itself), so a change that did not happen writes no event.
+ */
+export function appendOutboxCtes (p: { type: string, id: string, version: string, payload: string, guard: string }): string {
+  return `stamped as (select nextval(pg_get_serial_sequence('outbox', 'id')) as n from ${p.guard}),
+  appended as (
+    insert into outbox (id, entity_type, entity_id, version, payload)
+    select n, ${p.type}, ${p.id}, ${p.version}, jsonb_set(${p.payload}::jsonb, '{eventId}', to_jsonb(n::text))
+    from stamped
+    returning id
+  )`
+}
 
 /**
- * Claims a Standard Webhooks `webhook-id` for this transaction. A concurrent claim of the same id waits
- * for this one to commit and then sees it as a replay; a rollback releases it.
+ * Select-list columns answering an `AppendedEvent`. The entity's row lock was taken by an earlier
+ * statement, so this statement's snapshot holds every earlier version committed (it cannot see its own
+ * outbox row): the relay publishes at once only when none of them is still waiting.
  */
-export async function claimWebhookId (tx: Transaction, webhookId: string, entityType: string, entityId: string): Promise<ReceiptClaim> {
-  const claimed = await tx.insert(webhookReceipts)
-    .values({ webhookId, entityType, entityId, response: {} })
-    .onConflictDoNothing()
-    .returning({ webhookId: webhookReceipts.webhookId })
-  if (claimed.length > 0) return { fresh: true }
-  const [stored] = await tx.select().from(webhookReceipts).where(eq(webhookReceipts.webhookId, webhookId))
-  return { fresh: false, entityType: stored!.entityType, entityId: stored!.entityId, response: stored!.response }
+export const appendedEventColumns = (type: string, id: string): string =>
+  `(select id::text from appended) as "eventId",
+  array(select id::text from outbox where entity_type = ${type} and entity_id = ${id} and published_at is null order by id limit 16) as "waitingBefore"`
+
+export function stampedEvent (event: UnstampedEvent, appended: AppendedEvent): StreamEvent {
+  return { ...event, eventId: appended.eventId } as StreamEvent
+}
+
+export interface StoredReceipt { entityType: string, entityId: string, response: unknown }
+
+/**
+ * A `webhook-id` claimed before (a concurrent claim waited for it to commit): what it was for and what
+ * it was answered.
+ */
+export async function storedReceipt (tx: Transaction, webhookId: string): Promise<StoredReceipt> {
+  const [stored] = await run<StoredReceipt>(tx, 'herald_stored_receipt',
+    'select entity_type as "entityType", entity_id as "entityId", response from webhook_receipts where webhook_id = $1',
+    [webhookId])
+  return stored!
 }
 
 export async function storeWebhookResponse (tx: Transaction, webhookId: string, response: unknown): Promise<void> {
-  await tx.update(webhookReceipts).set({ response }).where(eq(webhookReceipts.webhookId, webhookId))
+  await run(tx, 'herald_store_receipt', 'update webhook_receipts set response = $2 where webhook_id = $1', [webhookId, JSON.stringify(response)])
 }
+
+/**
+ * SQL claiming the `webhook-id` `$webhookId` for this transaction, as the first CTE `claim` of a statement.
+ * A concurrent claim of the same id waits for this one to commit and then finds nothing to insert (a
+ * replay); a rollback releases it. The answer is stored later, by `storeWebhookResponse` or a CTE.
+ */
+export const claimWebhookIdCte = (webhookId: string, entityType: string, entityId: string): string =>
+  `claim as (
+    insert into webhook_receipts (webhook_id, entity_type, entity_id, response) values (${webhookId}, ${entityType}, ${entityId}, '{}')
+    on conflict do nothing
+    returning webhook_id
+  )`

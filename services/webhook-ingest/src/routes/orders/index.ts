@@ -8,7 +8,7 @@ import { requireBody, requireStandardWebhook, useRawJsonBody } from '../request-
 const orderRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   useRawJsonBody(fastify)
   const { config } = fastify
-  const repository = createOrderRepository(fastify.db)
+  const repository = createOrderRepository(fastify.pgPool)
 
   fastify.put('/v1/orders/:orderId', {
     schema: {
@@ -27,7 +27,7 @@ const orderRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
       metrics.callbacks.inc({ provider: item.provider, outcome: item.outcome, disposition: item.disposition })
       if (item.reviewKind !== undefined) metrics.reviewItems.inc({ kind: item.reviewKind })
     }
-    fastify.outboxRelay.publishCommitted(result.events)
+    fastify.outboxRelay.publishCommitted(result)
     request.log.info({ orderId, version: result.order.version, replay: result.replay, parkedApplied: result.applied.length }, 'order registered')
     const exp = Date.now() + config.SUBSCRIBE_TOKEN_TTL_MS
     return {
