@@ -9,6 +9,9 @@ interface TestContext { teardown (fn: () => unknown): void }
 
 export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
 export const chromiumMissing = existsSync(CHROMIUM) ? false : `no Chromium at ${CHROMIUM} (apt-get install -y chromium)`
+// Outside CI a machine without Chromium skips the browser tests; CI installs it, so there a missing
+// browser is a failure, not a silent pass.
+if (chromiumMissing !== false && process.env.CI === 'true') throw new Error(`${chromiumMissing}: CI must run the browser tests`)
 
 export const artifactsDir = fileURLToPath(new URL('../../../../test-artifacts/', import.meta.url))
 
