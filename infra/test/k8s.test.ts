@@ -81,7 +81,20 @@ for (const overlay of overlays) {
       t.equal(ingress.spec.ingressClassName, 'nginx')
       const routes = Object.fromEntries(ingress.spec.rules.flatMap((rule: any) =>
         rule.http.paths.map((path: any) => [path.path, path.backend.service.name])))
-      t.same(routes, { '/webhooks': 'webhook-ingest', '/v1': 'webhook-ingest', '/api': 'status-gateway' })
+      t.same(routes, {
+        '/webhooks': 'webhook-ingest',
+        '/v1': 'webhook-ingest',
+        '/api': 'status-gateway',
+        '/': 'status-gateway',
+        '/demo': 'status-gateway',
+        '/dashboard.js': 'status-gateway',
+        '/dashboard.css': 'status-gateway',
+        '/herald-client.js': 'status-gateway'
+      })
+      const publicPaths = ingress.spec.rules.flatMap((rule: any) => rule.http.paths.map((path: any) => path.path))
+      for (const internal of ['/metrics', '/readyz', '/healthz', '/openapi.json']) {
+        t.notOk(publicPaths.some((path: string) => path !== '/' && internal.startsWith(path)), `${internal} is not routed from outside`)
+      }
       for (const serviceName of new Set(Object.values(routes) as string[])) {
         const service = findObject(objects, 'Service', serviceName)
         t.ok(service.spec.ports.some((port: any) => port.name === 'http'), `${serviceName} has the http port the ingress names`)
