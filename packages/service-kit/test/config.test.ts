@@ -49,6 +49,7 @@ t.test('URL schemes and prefixes are checked', async (t) => {
     }
   }
   t.equal(variableOf({ ...base, REDIS_URL: 'http://x' }), 'REDIS_URL')
+  t.equal(variableOf({ ...base, REDIS_URL: 'rediss+cluster://user:pw@a:1,b:2' }), undefined, 'a TLS cluster URL with credentials is accepted')
   t.equal(variableOf({ DATABASE_URL: 'mysql://x' }), 'DATABASE_URL')
   t.equal(variableOf({ ...base, HERALD_REDIS_PREFIX: 'has space' }), 'HERALD_REDIS_PREFIX')
   t.equal(variableOf({ ...base, REDIS_CLUSTER_NODES: 'a:1,b' }), 'REDIS_CLUSTER_NODES')

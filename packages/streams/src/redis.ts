@@ -4,7 +4,7 @@ import { Redis, Cluster, type RedisOptions, type ClusterNode } from 'ioredis'
 export type RedisClient = Redis | Cluster
 
 export interface RedisConnectionOptions {
-  /** `redis://…`, `rediss://…`, or `redis+cluster://host:port,host:port` for a cluster. */
+  /** `redis://…`, `rediss://…`, or `redis+cluster://[user:pass@]host:port,host:port` (`rediss+cluster://`) for a cluster. */
   url: string
   /** `REDIS_CLUSTER_NODES`: comma list of host:port; when set, a cluster client is made. */
   clusterNodes?: string
@@ -22,11 +22,53 @@ function parseNodes (list: string): ClusterNode[] {
   })
 }
 
-/** Cluster nodes when the options describe a cluster, else null. */
+const CLUSTER_URL = /^(rediss?)\+cluster:\/\/(?:([^@/]*)@)?([^/?]+)/
+
+/** A cluster to connect to: its seed nodes and what every node connection needs. */
+export interface ClusterTarget {
+  nodes: ClusterNode[]
+  username?: string
+  password?: string
+  tls: boolean
+}
+
+/** `user:password` of a URL's userinfo, percent-decoded; an empty user means the default user. */
+function credentialsOf (userinfo: string | undefined): Pick<ClusterTarget, 'username' | 'password'> {
+  if (userinfo === undefined || userinfo === '') return {}
+  const colon = userinfo.indexOf(':')
+  const username = decodeURIComponent(colon === -1 ? userinfo : userinfo.slice(0, colon))
+  const password = colon === -1 ? undefined : decodeURIComponent(userinfo.slice(colon + 1))
+  return { ...(username !== '' ? { username } : {}), ...(password !== undefined ? { password } : {}) }
+}
+
+/**
+ * The cluster the options describe, or null for a single server. `redis+cluster://[user:pass@]h:p,h:p`
+ * (`rediss+cluster://` for TLS), or `REDIS_CLUSTER_NODES` (which takes precedence for the nodes) with the
+ * credentials and TLS of `REDIS_URL`: managed clusters usually require both.
+ */
+export function clusterTargetOf (options: Pick<RedisConnectionOptions, 'url' | 'clusterNodes'>): ClusterTarget | null {
+  const cluster = CLUSTER_URL.exec(options.url)
+  const explicitNodes = options.clusterNodes !== undefined && options.clusterNodes.trim() !== ''
+  if (cluster === null && !explicitNodes) return null
+  let auth: Pick<ClusterTarget, 'username' | 'password'> = {}
+  let tls = false
+  if (cluster !== null) {
+    auth = credentialsOf(cluster[2])
+    tls = cluster[1] === 'rediss'
+  } else {
+    try {
+      const url = new URL(options.url)
+      auth = credentialsOf(url.username === '' && url.password === '' ? undefined : `${url.username}:${url.password}`)
+      tls = url.protocol === 'rediss:'
+    } catch {}
+  }
+  const nodes = explicitNodes ? parseNodes(options.clusterNodes!) : parseNodes(cluster![3]!)
+  return { nodes, ...auth, tls }
+}
+
+/** Cluster seed nodes when the options describe a cluster, else null. */
 export function clusterNodesOf (options: Pick<RedisConnectionOptions, 'url' | 'clusterNodes'>): ClusterNode[] | null {
-  if (options.clusterNodes !== undefined && options.clusterNodes.trim() !== '') return parseNodes(options.clusterNodes)
-  if (options.url.startsWith('redis+cluster://')) return parseNodes(options.url.slice('redis+cluster://'.length).split('/')[0]!)
-  return null
+  return clusterTargetOf(options)?.nodes ?? null
 }
 
 export function createRedisClient (options: RedisConnectionOptions): RedisClient {
@@ -38,10 +80,15 @@ export function createRedisClient (options: RedisConnectionOptions): RedisClient
     // Reconnect forever with a capped backoff: Redis coming back must heal every process.
     retryStrategy: (times) => Math.min(50 * 2 ** Math.min(times, 6), 2000)
   }
-  const nodes = clusterNodesOf(options)
-  if (nodes !== null) {
-    return new Cluster(nodes, {
-      redisOptions: common,
+  const cluster = clusterTargetOf(options)
+  if (cluster !== null) {
+    return new Cluster(cluster.nodes, {
+      redisOptions: {
+        ...common,
+        ...(cluster.username !== undefined ? { username: cluster.username } : {}),
+        ...(cluster.password !== undefined ? { password: cluster.password } : {}),
+        ...(cluster.tls ? { tls: {} } : {})
+      },
       enableOfflineQueue: common.enableOfflineQueue,
       clusterRetryStrategy: (times) => Math.min(100 * times, 2000),
       lazyConnect: common.lazyConnect

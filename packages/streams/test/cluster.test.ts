@@ -172,4 +172,28 @@ if (!(await hasRedisServer())) {
     const other = slots.findIndex((slot) => slot !== slots[0])
     await t.rejects(redis.xread('COUNT', 1, 'STREAMS', layout.streamKey(0), layout.streamKey(other), '0', '0'), /CROSSSLOT/)
   })
+
+  t.test('a cluster that requires a password is reached with the credentials of a redis+cluster:// URL', async (t) => {
+    const nodes = await Promise.all(Array.from({ length: masters }, async (_, i) => {
+      const node = createRedisClient({ url: `redis://127.0.0.1:${basePort + i}` })
+      await once(node, 'ready')
+      return node
+    }))
+    t.teardown(async () => {
+      for (const node of nodes) {
+        await node.config('SET', 'requirepass', '')
+        node.disconnect()
+      }
+    })
+    for (const node of nodes) await node.config('SET', 'requirepass', 'p@ss:w/rd')
+    const authed = createRedisClient({ url: `redis+cluster://:${encodeURIComponent('p@ss:w/rd')}@127.0.0.1:${basePort}` }) as Cluster
+    t.teardown(() => authed.disconnect())
+    await once(authed, 'ready')
+    const publisher = new EventPublisher(authed, layout, { retentionMs: 3600_000 })
+    t.match(await publisher.publish(registrationEvent('reg-999', 1)), { status: 'published' }, 'a publish goes through on an authenticated cluster')
+    const anonymous = createRedisClient({ url: `redis+cluster://127.0.0.1:${basePort}`, lazyConnect: true, maxRetriesPerRequest: 0 }) as Cluster
+    t.teardown(() => anonymous.disconnect())
+    anonymous.on('error', () => {})
+    await t.rejects(Promise.race([anonymous.ping(), new Promise((_resolve, reject) => setTimeout(() => reject(new Error('NOAUTH (no answer)')), 5000))]), /NOAUTH|auth|answer|refresh/i, 'without the password nothing is served')
+  })
 }
