@@ -121,6 +121,7 @@ t.test('compose.yaml', async (t) => {
   t.test('Redis keeps an append-only file, Postgres is 15 or 16, both have health checks', async (t) => {
     const redisCommand = (compose.services.redis.command as string[]).join(' ')
     t.match(redisCommand, /--appendonly yes/)
+    t.match(redisCommand, /--appendfsync always/, 'an acknowledged publish survives a Redis crash')
     t.ok(compose.services.redis.volumes.some((volume: string) => volume.endsWith(':/data')), 'the AOF lives on a volume')
     t.match(compose.services.postgres.image, /^postgres:1[56]\b/)
     for (const name of ['redis', 'postgres', ...services]) t.ok(compose.services[name].healthcheck?.test, `${name} has a health check`)

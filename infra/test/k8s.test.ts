@@ -142,6 +142,7 @@ t.test('dev runs Redis (AOF on) and Postgres in the cluster; prod points at an e
   const redis = findObject(dev, 'StatefulSet', 'redis')
   const redisArgs = podContainers(redis)[0]!.args!.join(' ')
   t.match(redisArgs, /--appendonly yes/, 'dev Redis keeps an append-only file')
+  t.match(redisArgs, /--appendfsync always/, 'fsynced on every write')
   t.equal(redis.spec.replicas, 1)
   t.equal(findObject(dev, 'StatefulSet', 'postgres').spec.replicas, 1)
   t.equal(findObject(dev, 'ConfigMap', 'herald-common').data!.REDIS_URL, 'redis://redis:6379')
