@@ -26,7 +26,9 @@ export const CommonEnv = {
   HERALD_REDIS_PREFIX: Type.String({ default: 'herald', pattern: '^[A-Za-z0-9_.:-]{1,64}$' }),
   HERALD_STREAM_SHARDS: Type.Integer({ minimum: 1, maximum: 1024, default: 1 }),
   HERALD_STREAM_RETENTION_MS: Type.Integer({ minimum: 60_000, default: 24 * 3600_000 }),
-  SHUTDOWN_GRACE_MS: Type.Integer({ minimum: 0, maximum: 600_000, default: 10_000 })
+  SHUTDOWN_GRACE_MS: Type.Integer({ minimum: 0, maximum: 600_000, default: 10_000 }),
+  /** How long a client may take to send a whole request (slow-loris guard); held responses are not bounded by it. */
+  HTTP_REQUEST_TIMEOUT_MS: Type.Integer({ minimum: 1000, maximum: 600_000, default: 30_000 })
 }
 
 /**

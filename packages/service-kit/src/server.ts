@@ -35,6 +35,7 @@ export interface ServerSettings {
 
 /** A Fastify instance with Herald's defaults; `app` plugins are registered on it by the caller. */
 export function createFastify (settings: ServerSettings, extra: Partial<FastifyServerOptions> = {}) {
+  const requestTimeout = settings.requestTimeoutMs ?? 30_000
   return Fastify({
     logger: loggerOptions(settings.logLevel, settings.service),
     ...requestIdOptions,
@@ -42,7 +43,10 @@ export function createFastify (settings: ServerSettings, extra: Partial<FastifyS
     trustProxy: false,
     return503OnClosing: true,
     // Long-polls and SSE hold responses open: only the time to send the request is bounded here.
-    requestTimeout: settings.requestTimeoutMs ?? 30_000,
+    requestTimeout,
+    // Node enforces the request timeout only when it sweeps its connections (every 30 s by default): sweep
+    // often enough that a slow client is cut close to the timeout, not up to 30 s after it.
+    http: { connectionsCheckingInterval: Math.min(5000, Math.max(500, Math.floor(requestTimeout / 4))) },
     connectionTimeout: 0,
     keepAliveTimeout: 65_000,
     forceCloseConnections: 'idle',
