@@ -93,7 +93,10 @@ export const webhookReceipts = pgTable('webhook_receipts', {
   entityId: text('entity_id').notNull(),
   response: jsonb('response').notNull(),
   receivedAt: timestamp('received_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow()
-})
+}, (table) => [
+  // Receipts past their retention are deleted oldest first.
+  index('webhook_receipts_received_at_idx').on(table.receivedAt)
+])
 
 /** Events committed with their state change, waiting to be (or already) published to Redis Streams. */
 export const outbox = pgTable('outbox', {

@@ -8,6 +8,7 @@ import type { IngestConfig } from './config.js'
 import { StandardWebhookVerifier } from './auth/standard-webhooks.js'
 import ingestMetricsPlugin from './plugins/ingest-metrics.js'
 import outboxRelayPlugin from './plugins/outbox-relay.js'
+import recordRetentionPlugin from './plugins/record-retention.js'
 import webhookRoutes from './routes/webhooks/index.js'
 import orderRoutes from './routes/orders/index.js'
 import registrationRoutes from './routes/registrations/index.js'
@@ -55,6 +56,10 @@ async function ingestApp (fastify: FastifyInstance, opts: IngestAppOptions): Pro
     retentionMs: config.HERALD_STREAM_RETENTION_MS,
     database: { url: config.DATABASE_URL, schema: opts.databaseSchema },
     publishing: opts.publishing
+  })
+  await fastify.register(recordRetentionPlugin, {
+    retentionMs: config.HERALD_RECORD_RETENTION_MS,
+    intervalMs: Math.min(10 * 60_000, config.HERALD_RECORD_RETENTION_MS / 6)
   })
   await fastify.register(webhookRoutes)
   await fastify.register(orderRoutes)

@@ -16,7 +16,12 @@ export const IngestEnv = Type.Object({
   SUBSCRIBE_TOKEN_SECRET: Type.String({ minLength: 16 }),
   SUBSCRIBE_TOKEN_TTL_MS: Type.Integer({ minimum: 1000, default: 3600_000 }),
   /** How often the relay sweeps unpublished outbox rows. */
-  OUTBOX_SWEEP_INTERVAL_MS: Type.Integer({ minimum: 10, default: 500 })
+  OUTBOX_SWEEP_INTERVAL_MS: Type.Integer({ minimum: 10, default: 500 }),
+  /**
+   * Published outbox rows and webhook-id receipts older than this are deleted. Longer than producers
+   * retry a webhook-id: a replay after it would be applied again.
+   */
+  HERALD_RECORD_RETENTION_MS: Type.Integer({ minimum: 3600_000, default: 7 * 24 * 3600_000 })
 })
 export type IngestConfig = Static<typeof IngestEnv>
 
