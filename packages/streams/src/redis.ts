@@ -66,11 +66,6 @@ export function clusterTargetOf (options: Pick<RedisConnectionOptions, 'url' | '
   return { nodes, ...auth, tls }
 }
 
-/** Cluster seed nodes when the options describe a cluster, else null. */
-export function clusterNodesOf (options: Pick<RedisConnectionOptions, 'url' | 'clusterNodes'>): ClusterNode[] | null {
-  return clusterTargetOf(options)?.nodes ?? null
-}
-
 export function createRedisClient (options: RedisConnectionOptions): RedisClient {
   const common: RedisOptions = {
     connectionName: options.connectionName,

@@ -3,7 +3,7 @@ import fp from 'fastify-plugin'
 import type { FastifyBaseLogger, FastifyReply } from 'fastify'
 import type { ServerResponse } from 'node:http'
 import type { OrderSnapshot, OrderWaitResponse } from '@herald/contracts'
-import { isFinalPayment, orderForReader } from './status-store.js'
+import { isFinalPayment, newerOrder, orderForReader } from './status-store.js'
 import { secondsSince, type GatewayMetrics, type LongPollOutcome } from './gateway-metrics.js'
 
 const WAITER = Symbol('herald.orderWaiter')
@@ -53,12 +53,6 @@ export interface OrderWaitersOptions {
   /** The current state on timeout: the Redis snapshot checked against Postgres. */
   readCurrent: (orderId: string) => Promise<OrderSnapshot | null>
   log: FastifyBaseLogger
-}
-
-export function newerOrder (a: OrderSnapshot | null, b: OrderSnapshot | null): OrderSnapshot | null {
-  if (a === null) return b
-  if (b === null) return a
-  return b.version > a.version ? b : a
 }
 
 export class OrderWaiters {

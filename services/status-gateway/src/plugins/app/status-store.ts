@@ -56,6 +56,13 @@ export function isFinalPayment (order: OrderSnapshot): boolean {
   return FINAL_PAYMENT_STATUSES.includes(order.paymentStatus)
 }
 
+/** The newer of two states of one order (by version); either may be missing. */
+export function newerOrder (a: OrderSnapshot | null, b: OrderSnapshot | null): OrderSnapshot | null {
+  if (a === null) return b
+  if (b === null) return a
+  return b.version > a.version ? b : a
+}
+
 /** The order as a reader may see it: customer details only for a reader the order is open to. */
 export function orderForReader (order: OrderSnapshot, showCustomer: boolean): OrderSnapshot {
   return showCustomer || order.customer === null ? order : { ...order, customer: null }
@@ -104,9 +111,7 @@ export function createStatusStore (fastify: FastifyInstance) {
       if (cached !== null && stored !== null && stored.version > cached.version) {
         log.warn({ orderId, redisVersion: cached.version, postgresVersion: stored.version }, 'Redis snapshot is behind Postgres (lost writes?); answering from Postgres')
       }
-      if (cached === null) return stored
-      if (stored === null) return cached
-      return stored.version > cached.version ? stored : cached
+      return newerOrder(cached, stored)
     },
 
     async readOrderFromDatabase (orderId: string): Promise<OrderSnapshot | null> {

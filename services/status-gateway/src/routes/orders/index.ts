@@ -6,8 +6,7 @@ import {
 } from '@herald/contracts'
 import { NotFoundError, UnavailableError, ValidationError } from '@herald/service-kit'
 import { readHistory } from '@herald/streams'
-import { isFinalPayment, orderForReader } from '../../plugins/app/status-store.js'
-import { newerOrder } from '../../plugins/app/order-waiters.js'
+import { isFinalPayment, newerOrder, orderForReader } from '../../plugins/app/status-store.js'
 
 const EventStream = Type.String({ description: 'text/event-stream: connected, update (id: <version>), ping, reset, closing' })
 
