@@ -11,6 +11,10 @@ export const ErrorCodes = {
   BODY_TOO_LARGE: 'HERALD_ERR_BODY_TOO_LARGE',
   UNSUPPORTED_MEDIA_TYPE: 'HERALD_ERR_UNSUPPORTED_MEDIA_TYPE',
   CONFLICT: 'HERALD_ERR_CONFLICT',
+  /** A reported outcome contradicts the order's final state: recorded for review, not applied. */
+  OUTCOME_CONFLICT: 'HERALD_ERR_OUTCOME_CONFLICT',
+  /** A pull-feed cursor older than the events still kept. */
+  CURSOR_EXPIRED: 'HERALD_ERR_CURSOR_EXPIRED',
   UNAVAILABLE: 'HERALD_ERR_UNAVAILABLE',
   INTERNAL: 'HERALD_ERR_INTERNAL'
 } as const

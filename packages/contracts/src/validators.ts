@@ -5,6 +5,7 @@ import { DarajaStkCallback, PayHeroAfricaCallback, PayHeroV2Callback } from './p
 import { OrderUpsertBody } from './orders.js'
 import { RegistrationEventBody } from './registrations.js'
 import { StreamEvent } from './events.js'
+import { OrderOutcomeBody } from './backends.js'
 
 export interface FieldError {
   /** JSON pointer of the failing field, e.g. `/response/ResultCode` (empty for the root). */
@@ -63,6 +64,7 @@ export function firstErrorText (errors: readonly FieldError[]): string {
 export const validatePayHeroV2 = compileValidator(PayHeroV2Callback)
 export const validatePayHeroAfrica = compileValidator(PayHeroAfricaCallback)
 export const validateDarajaStk = compileValidator(DarajaStkCallback)
+export const validateOrderOutcome = compileValidator(OrderOutcomeBody)
 export const validateOrderUpsert = compileValidator(OrderUpsertBody)
 export const validateRegistrationEvent = compileValidator(RegistrationEventBody)
 export const validateStreamEvent = compileValidator(StreamEvent)

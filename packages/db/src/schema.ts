@@ -1,7 +1,7 @@
 // Postgres tables: the truth Herald answers from. The ingest writes them; the gateway only reads.
 import { sql } from 'drizzle-orm'
 import {
-  bigint, bigserial, boolean, index, integer, jsonb, numeric, pgTable, text, timestamp, uniqueIndex
+  bigint, bigserial, boolean, index, integer, jsonb, numeric, pgTable, primaryKey, text, timestamp, uniqueIndex
 } from 'drizzle-orm/pg-core'
 
 const createdAt = () => timestamp('created_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow()
@@ -147,3 +147,70 @@ export const reviewItems = pgTable('review_items', {
 }, (table) => [
   index('review_items_order_id_idx').on(table.orderId)
 ])
+
+/**
+ * One row per back-end webhook endpoint: how far along the outbox (by id, within the committed horizon)
+ * its deliveries are, which replica holds its lease, and its health. Healthy delivery writes nothing
+ * per event: only this row moves.
+ */
+export const deliveryCursors = pgTable('delivery_cursors', {
+  endpointId: text('endpoint_id').primaryKey(),
+  url: text('url').notNull(),
+  /** The last outbox id handed to this endpoint (delivered, or moved to delivery_retries). */
+  position: bigint('position', { mode: 'bigint' }).notNull().default(sql`0`),
+  leaseOwner: text('lease_owner'),
+  leaseUntil: timestamp('lease_until', { withTimezone: true, mode: 'date' }),
+  /** Attempts failed in a row because the endpoint was unreachable or answered 5xx/429/408. */
+  consecutiveFailures: integer('consecutive_failures').notNull().default(0),
+  /** While the endpoint is down no new events are read for it: only retries, on schedule. */
+  backoffUntil: timestamp('backoff_until', { withTimezone: true, mode: 'date' }),
+  lastSuccessAt: timestamp('last_success_at', { withTimezone: true, mode: 'date' }),
+  lastFailureAt: timestamp('last_failure_at', { withTimezone: true, mode: 'date' }),
+  lastError: text('last_error'),
+  updatedAt: updatedAt()
+})
+
+/**
+ * Events an endpoint has not taken yet: one that failed (waiting for its next attempt) and the later
+ * events of the same entity queued behind it, so an entity is delivered in order.
+ */
+export const deliveryRetries = pgTable('delivery_retries', {
+  endpointId: text('endpoint_id').notNull(),
+  outboxId: bigint('outbox_id', { mode: 'bigint' }).notNull(),
+  entityType: text('entity_type').notNull(),
+  entityId: text('entity_id').notNull(),
+  attempts: integer('attempts').notNull().default(0),
+  nextAttemptAt: timestamp('next_attempt_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
+  lastStatus: integer('last_status'),
+  lastError: text('last_error'),
+  /** Set for a dead letter sent again, whose outbox row may be gone. */
+  payload: jsonb('payload'),
+  createdAt: createdAt()
+}, (table) => [
+  primaryKey({ columns: [table.endpointId, table.outboxId] }),
+  index('delivery_retries_entity_idx').on(table.endpointId, table.entityType, table.entityId, table.outboxId)
+])
+
+/** Events an endpoint refused through the last attempt: set aside, listed, sent again on an admin's request. */
+export const deliveryDeadLetters = pgTable('delivery_dead_letters', {
+  id: bigserial('id', { mode: 'bigint' }).primaryKey(),
+  endpointId: text('endpoint_id').notNull(),
+  outboxId: bigint('outbox_id', { mode: 'bigint' }).notNull(),
+  entityType: text('entity_type').notNull(),
+  entityId: text('entity_id').notNull(),
+  /** A copy: the outbox row may be deleted by retention while this waits. */
+  payload: jsonb('payload').notNull(),
+  attempts: integer('attempts').notNull(),
+  lastStatus: integer('last_status'),
+  lastError: text('last_error'),
+  deadAt: timestamp('dead_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
+  redeliveredAt: timestamp('redelivered_at', { withTimezone: true, mode: 'date' })
+}, (table) => [
+  index('delivery_dead_letters_endpoint_idx').on(table.endpointId, table.id)
+])
+
+/** The highest outbox id record retention has deleted: the pull feed answers 410 for a cursor before it. */
+export const outboxRetention = pgTable('outbox_retention', {
+  id: integer('id').primaryKey().default(1),
+  deletedThrough: bigint('deleted_through', { mode: 'bigint' }).notNull().default(sql`0`)
+})

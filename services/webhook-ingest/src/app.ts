@@ -9,9 +9,13 @@ import { StandardWebhookVerifier } from './auth/standard-webhooks.js'
 import ingestMetricsPlugin from './plugins/ingest-metrics.js'
 import outboxRelayPlugin from './plugins/outbox-relay.js'
 import recordRetentionPlugin from './plugins/record-retention.js'
+import backendDeliveriesPlugin from './plugins/backend-deliveries.js'
+import { backendEndpointsOf, backendEventTypesOf } from './deliveries/backend-endpoints.js'
+import { parseRetrySchedule } from './deliveries/schedule.js'
 import webhookRoutes from './routes/webhooks/index.js'
 import orderRoutes from './routes/orders/index.js'
 import registrationRoutes from './routes/registrations/index.js'
+import deliveryRoutes from './routes/deliveries/index.js'
 
 export interface IngestAppOptions {
   config: IngestConfig
@@ -22,6 +26,8 @@ export interface IngestAppOptions {
    * tests use it to stand for a process that died between commit and publish.
    */
   publishing?: boolean
+  /** Back-end delivery knobs for tests: a short lease, or a process that never sends (false). */
+  deliveries?: { leaseMs?: number, delivering?: boolean }
 }
 
 declare module 'fastify' {
@@ -57,13 +63,26 @@ async function ingestApp (fastify: FastifyInstance, opts: IngestAppOptions): Pro
     database: { url: config.DATABASE_URL, schema: opts.databaseSchema },
     publishing: opts.publishing
   })
+  const backendEndpoints = backendEndpointsOf(config.BACKEND_WEBHOOK_URLS)
+  await fastify.register(backendDeliveriesPlugin, {
+    database: { url: config.DATABASE_URL, schema: opts.databaseSchema },
+    endpoints: backendEndpoints,
+    secrets: commaList(config.BACKEND_WEBHOOK_SECRET),
+    eventTypes: backendEventTypesOf(config.BACKEND_WEBHOOK_EVENTS),
+    retryScheduleMs: parseRetrySchedule(config.BACKEND_WEBHOOK_RETRY_MS),
+    pollMs: config.OUTBOX_SWEEP_INTERVAL_MS,
+    leaseMs: opts.deliveries?.leaseMs,
+    delivering: opts.deliveries?.delivering
+  })
   await fastify.register(recordRetentionPlugin, {
     retentionMs: config.HERALD_RECORD_RETENTION_MS,
+    deliveryEndpointIds: backendEndpoints.map((endpoint) => endpoint.id),
     intervalMs: Math.min(10 * 60_000, config.HERALD_RECORD_RETENTION_MS / 6)
   })
   await fastify.register(webhookRoutes)
   await fastify.register(orderRoutes)
   await fastify.register(registrationRoutes)
+  await fastify.register(deliveryRoutes)
 }
 
 export default fp(ingestApp, { name: 'herald-webhook-ingest' })

@@ -1,6 +1,7 @@
 // webhook-ingest configuration, read once from the environment.
 import Type, { type Static } from 'typebox'
-import { CommonEnv, loadConfig } from '@herald/service-kit'
+import { CommonEnv, ConfigError, loadConfig } from '@herald/service-kit'
+import { DEFAULT_RETRY_SCHEDULE_MS } from './deliveries/schedule.js'
 
 export const IngestEnv = Type.Object({
   ...CommonEnv,
@@ -21,10 +22,24 @@ export const IngestEnv = Type.Object({
    * Published outbox rows and webhook-id receipts older than this are deleted. Longer than producers
    * retry a webhook-id: a replay after it would be applied again.
    */
-  HERALD_RECORD_RETENTION_MS: Type.Integer({ minimum: 3600_000, default: 7 * 24 * 3600_000 })
+  HERALD_RECORD_RETENTION_MS: Type.Integer({ minimum: 3600_000, default: 7 * 24 * 3600_000 }),
+  /** Reads the pull feed and the delivery admin API as a Bearer token; empty: only signed requests may. */
+  ADMIN_TOKEN: Type.String({ default: '', pattern: '^$|^.{16,}$' }),
+  /** Comma list of back-end URLs that receive every committed change, signed; empty sends none. */
+  BACKEND_WEBHOOK_URLS: Type.String({ default: '', pattern: '^$|^https?://[^,\\s]+(\\s*,\\s*https?://[^,\\s]+)*$' }),
+  /** Comma list of `whsec_…` secrets the outbound webhooks are signed with (each signs: rotation). */
+  BACKEND_WEBHOOK_SECRET: Type.String({ default: '', pattern: '^$|^whsec_[A-Za-z0-9+/=]+(,\\s*whsec_[A-Za-z0-9+/=]+)*$' }),
+  /** Comma list of event types sent (order.updated, registration.updated); empty sends both. */
+  BACKEND_WEBHOOK_EVENTS: Type.String({ default: '', pattern: '^$|^(order|registration)\\.updated(\\s*,\\s*(order|registration)\\.updated)*$' }),
+  /** Delays in ms before each delivery attempt; after the last, the event is dead-lettered. */
+  BACKEND_WEBHOOK_RETRY_MS: Type.String({ default: DEFAULT_RETRY_SCHEDULE_MS.join(','), pattern: '^[0-9]+(\\s*,\\s*[0-9]+)*$' })
 })
 export type IngestConfig = Static<typeof IngestEnv>
 
 export function loadIngestConfig (env: NodeJS.ProcessEnv = process.env): IngestConfig {
-  return loadConfig(IngestEnv, env)
+  const config = loadConfig(IngestEnv, env)
+  if (config.BACKEND_WEBHOOK_URLS !== '' && config.BACKEND_WEBHOOK_SECRET === '') {
+    throw new ConfigError('BACKEND_WEBHOOK_SECRET', 'is required when BACKEND_WEBHOOK_URLS is set (a whsec_ secret the back-end verifies with)')
+  }
+  return config
 }

@@ -23,11 +23,13 @@ export interface BuildOptions {
   prefix?: string
   /** False: commit to the outbox but never publish (a process that dies before publishing). */
   publishing?: boolean
+  /** Back-end delivery knobs: a short lease, or a process that never sends. */
+  deliveries?: { leaseMs?: number, delivering?: boolean }
 }
 
-async function build (config: IngestConfig, schema: string, publishing: boolean) {
+async function build (config: IngestConfig, schema: string, options: BuildOptions) {
   const app = createFastify({ service: 'webhook-ingest', logLevel: process.env.TEST_LOG_LEVEL ?? 'silent' })
-  await app.register(ingestApp, { config, databaseSchema: schema, publishing })
+  await app.register(ingestApp, { config, databaseSchema: schema, publishing: options.publishing ?? true, deliveries: options.deliveries })
   await app.ready()
   return app
 }
@@ -43,7 +45,7 @@ export async function buildIngest (t: TestContext, env: Record<string, string> =
     ...TEST_SECRETS,
     ...env
   })
-  const app = await build(config, schema, options.publishing ?? true)
+  const app = await build(config, schema, options)
   t.teardown(() => app.close())
   return { app, config, schema, prefix }
 }

@@ -7,6 +7,8 @@ export interface RecordRetentionOptions {
   pool: pg.Pool
   /** Published outbox rows and webhook-id receipts older than this are deleted. */
   retentionMs: number
+  /** Back-end endpoints in configuration: outbox rows one of them has not taken yet are kept. */
+  deliveryEndpointIds?: readonly string[]
   log: FastifyBaseLogger
   /** Rows per delete statement: short transactions, no long locks. */
   batchSize?: number
@@ -26,9 +28,11 @@ export class RecordRetention {
   readonly #retentionMs: number
   readonly #log: FastifyBaseLogger
   readonly #batchSize: number
+  readonly #endpointIds: readonly string[]
 
   constructor (options: RecordRetentionOptions) {
     this.#pool = options.pool
+    this.#endpointIds = options.deliveryEndpointIds ?? []
     this.#retentionMs = options.retentionMs
     this.#log = options.log
     this.#batchSize = options.batchSize ?? 5000
@@ -36,15 +40,27 @@ export class RecordRetention {
 
   /** One pass over both tables; returns how many rows went. */
   async sweep (): Promise<{ outbox: number, receipts: number }> {
+    // Kept too: rows a configured back-end endpoint has not taken (after its cursor, or in its retries).
+    // The highest id deleted is recorded: the pull feed answers 410 for a cursor before it.
     const outbox = await this.#deleteInBatches(`
-      delete from outbox where id in (
-        select id from outbox
-        where published_at is not null and published_at < now() - make_interval(secs => $1::double precision / 1000)
-        order by id limit $2 for update skip locked)`)
+      with deleted as (
+        delete from outbox where id in (
+          select o.id from outbox o
+          where o.published_at is not null and o.published_at < now() - make_interval(secs => $1::double precision / 1000)
+            and o.id <= (select coalesce(min(position), 9223372036854775807) from delivery_cursors where endpoint_id = any($3::text[]))
+            and not exists (select 1 from delivery_retries r where r.endpoint_id = any($3::text[]) and r.outbox_id = o.id)
+          order by o.id limit $2 for update skip locked)
+        returning id
+      ),
+      marked as (
+        insert into outbox_retention (id, deleted_through) select 1, max(id) from deleted having count(*) > 0
+        on conflict (id) do update set deleted_through = greatest(outbox_retention.deleted_through, excluded.deleted_through)
+      )
+      select count(*)::int as n from deleted`)
     const receipts = await this.#deleteInBatches(`
       delete from webhook_receipts where webhook_id in (
         select webhook_id from webhook_receipts
-        where received_at < now() - make_interval(secs => $1::double precision / 1000)
+        where received_at < now() - make_interval(secs => $1::double precision / 1000) and $3::text[] is not null
         order by received_at limit $2 for update skip locked)`)
     if (outbox + receipts > 0) this.#log.info({ outbox, receipts }, 'deleted records past their retention')
     return { outbox, receipts }
@@ -53,9 +69,10 @@ export class RecordRetention {
   async #deleteInBatches (statement: string): Promise<number> {
     let total = 0
     for (let batch = 0; batch < MAX_BATCHES_PER_SWEEP; batch++) {
-      const { rowCount } = await this.#pool.query(statement, [this.#retentionMs, this.#batchSize])
-      total += rowCount ?? 0
-      if ((rowCount ?? 0) < this.#batchSize) break
+      const result = await this.#pool.query<{ n?: number }>(statement, [this.#retentionMs, this.#batchSize, this.#endpointIds])
+      const deleted = result.command === 'SELECT' ? result.rows[0]?.n ?? 0 : result.rowCount ?? 0
+      total += deleted
+      if (deleted < this.#batchSize) break
     }
     return total
   }
@@ -67,9 +84,9 @@ declare module 'fastify' {
   }
 }
 
-export default fp<{ retentionMs: number, intervalMs: number }>(async (fastify, opts) => {
+export default fp<{ retentionMs: number, intervalMs: number, deliveryEndpointIds?: readonly string[] }>(async (fastify, opts) => {
   const log = fastify.log.child({ component: 'record-retention' })
-  const retention = new RecordRetention({ pool: fastify.pgPool, retentionMs: opts.retentionMs, log })
+  const retention = new RecordRetention({ pool: fastify.pgPool, retentionMs: opts.retentionMs, deliveryEndpointIds: opts.deliveryEndpointIds, log })
   fastify.decorate('recordRetention', retention)
   let running: Promise<unknown> | undefined
   const timer = setInterval(() => {

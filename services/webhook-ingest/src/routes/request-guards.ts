@@ -97,3 +97,20 @@ export function requireBody<T> (validator: CompiledValidator<T>) {
     assertBody(validator, request.body)
   }
 }
+
+/**
+ * onRequest/preValidation guard for back-end reads and admin calls: `Authorization: Bearer <ADMIN_TOKEN>`
+ * (when one is configured), or a Standard Webhooks signature as the internal API uses (over the empty
+ * body for a GET).
+ */
+export function requireAdminOrStandardWebhook (adminToken: string, verifier: StandardWebhookVerifier) {
+  return async (request: FastifyRequest): Promise<void> => {
+    const authorization = request.headers.authorization
+    if (typeof authorization === 'string' && authorization.startsWith('Bearer ')) {
+      if (adminToken !== '' && pathTokenMatches(adminToken, authorization.slice(7).trim())) return
+      throw new UnauthorizedError('Invalid admin token')
+    }
+    const result = verifier.verify(request.rawBody ?? '', request.headers)
+    if (!result.ok) throw new UnauthorizedError(`An admin token or a signed request is required: ${result.reason}`)
+  }
+}

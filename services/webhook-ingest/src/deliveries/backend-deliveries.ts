@@ -1,0 +1,99 @@
+// All back-end deliveries of one ingest process: a loop per configured endpoint over the shared outbox.
+import { randomUUID } from 'node:crypto'
+import type pg from 'pg'
+import type { FastifyBaseLogger } from 'fastify'
+import type { BackendEndpointHealth, BackendEventType } from '@herald/contracts'
+import { BackendWebhookSender } from './backend-webhook.js'
+import { displayUrlOf } from './backend-endpoints.js'
+import { DeliveryReports, DeliveryStore } from './delivery-store.js'
+import { EndpointDelivery, type BackendEndpoint } from './endpoint-delivery.js'
+import { CommittedHorizon } from './horizon.js'
+import type { AttemptResult } from './schedule.js'
+
+export interface BackendDeliveriesOptions {
+  pool: pg.Pool
+  endpoints: readonly BackendEndpoint[]
+  secrets: readonly string[]
+  eventTypes: ReadonlySet<BackendEventType>
+  retryScheduleMs: readonly number[]
+  pollMs: number
+  /** How long a replica's claim on an endpoint lasts without renewal (a crashed replica's endpoints move after it). */
+  leaseMs?: number
+  timeoutMs?: number
+  log: FastifyBaseLogger
+  onAttempt?: (endpointId: string, result: AttemptResult) => void
+  onDeadLetter?: (endpointId: string) => void
+}
+
+export class BackendDeliveries {
+  readonly horizon: CommittedHorizon
+  readonly reports: DeliveryReports
+  readonly endpoints: readonly BackendEndpoint[]
+  readonly #deliveries: EndpointDelivery[]
+  #closed = false
+
+  constructor (options: BackendDeliveriesOptions) {
+    this.horizon = new CommittedHorizon(options.pool)
+    this.reports = new DeliveryReports(options.pool)
+    this.endpoints = options.endpoints
+    const store = new DeliveryStore(options.pool)
+    const sender = options.endpoints.length > 0 ? new BackendWebhookSender(options.secrets, options.timeoutMs) : undefined
+    const owner = `ingest-${randomUUID()}`
+    this.#deliveries = options.endpoints.map((endpoint) => new EndpointDelivery({
+      endpoint,
+      store,
+      horizon: this.horizon,
+      sender: sender!,
+      owner,
+      retryScheduleMs: options.retryScheduleMs,
+      eventTypes: options.eventTypes,
+      pollMs: options.pollMs,
+      leaseMs: options.leaseMs ?? 30_000,
+      log: options.log,
+      onAttempt: options.onAttempt,
+      onDeadLetter: options.onDeadLetter
+    }))
+  }
+
+  /**
+   * Records every configured endpoint's cursor (a new one starts at the end of the outbox). Done at
+   * start-up, before any request is answered, so an event committed by this process is never before it.
+   */
+  async register (): Promise<void> {
+    await Promise.all(this.#deliveries.map((delivery) => delivery.register()))
+  }
+
+  async start (): Promise<void> {
+    if (this.#closed) return
+    await Promise.all(this.#deliveries.map((delivery) => delivery.start()))
+  }
+
+  /** Health of every configured endpoint, for the admin API, the dashboard and the metrics. */
+  async health (): Promise<BackendEndpointHealth[]> {
+    const rows = await this.reports.health(this.endpoints.map((e) => e.id))
+    const now = Date.now()
+    return rows.map((row) => {
+      const undelivered = row.afterCursor + row.retrying
+      const failing = row.consecutiveFailures > 0 || (row.lastFailureAt !== null && (row.lastSuccessAt === null || row.lastFailureAt > row.lastSuccessAt))
+      return {
+        endpointId: row.endpointId,
+        url: displayUrlOf(row.url),
+        state: failing ? 'failing' : row.lastSuccessAt === null ? 'idle' : 'healthy',
+        undelivered,
+        oldestUndeliveredAgeSeconds: row.oldestUndeliveredAt === null ? null : Math.max(0, now - row.oldestUndeliveredAt.getTime()) / 1000,
+        retrying: row.retrying,
+        deadLettered: row.deadLettered,
+        consecutiveFailures: row.consecutiveFailures,
+        lastSuccessAt: row.lastSuccessAt?.toISOString() ?? null,
+        lastFailureAt: row.lastFailureAt?.toISOString() ?? null,
+        lastError: row.lastError
+      }
+    })
+  }
+
+  /** Stops every loop after its pass in progress and gives the leases back; idempotent. */
+  async close (): Promise<void> {
+    this.#closed = true
+    await Promise.all(this.#deliveries.map((delivery) => delivery.close()))
+  }
+}

@@ -1,0 +1,73 @@
+// Outbound back-end webhooks: the body built from an outbox event, signed per Standard Webhooks, sent.
+import { Webhook } from 'standardwebhooks'
+import type { BackendEventType, BackendWebhookBody, StreamEvent } from '@herald/contracts'
+import { parseRetryAfter, type AttemptResult } from './schedule.js'
+
+export function backendEventTypeOf (event: Pick<StreamEvent, 'entityType'>): BackendEventType {
+  return event.entityType === 'order' ? 'order.updated' : 'registration.updated'
+}
+
+/** The body a back-end receives (and the pull feed lists) for one committed event. */
+export function backendBodyOf (event: StreamEvent): BackendWebhookBody {
+  return event.entityType === 'order'
+    ? { type: 'order.updated', timestamp: event.occurredAt, data: event.order }
+    : { type: 'registration.updated', timestamp: event.occurredAt, data: event.registration }
+}
+
+/** Stable per event (and so per event and endpoint): a receiver drops a retry it has already taken. */
+export const webhookIdOf = (eventId: string): string => `evt_${eventId}`
+
+/** The receiver's answer is not read past this: a slow or huge body must not hold the attempt. */
+const MAX_ERROR_TEXT = 200
+
+/**
+ * Signs with every configured secret (Standard Webhooks allows several space-separated signatures), so
+ * a receiver can rotate: add the new secret to Herald, move the receiver to it, remove the old one. The
+ * `standardwebhooks` package is the reference implementation the ingest already verifies with.
+ */
+export class BackendWebhookSender {
+  readonly #signers: Webhook[]
+  readonly #timeoutMs: number
+
+  constructor (secrets: readonly string[], timeoutMs = 15_000) {
+    if (secrets.length === 0) throw new Error('BACKEND_WEBHOOK_SECRET: at least one whsec_ secret is required with BACKEND_WEBHOOK_URLS')
+    this.#signers = secrets.map((secret) => new Webhook(secret))
+    this.#timeoutMs = timeoutMs
+  }
+
+  headersFor (webhookId: string, body: string, at = new Date()): Record<string, string> {
+    return {
+      'content-type': 'application/json',
+      'user-agent': 'Herald-Webhooks/1',
+      'webhook-id': webhookId,
+      'webhook-timestamp': String(Math.floor(at.getTime() / 1000)),
+      'webhook-signature': this.#signers.map((signer) => signer.sign(webhookId, at, body)).join(' ')
+    }
+  }
+
+  /** One attempt: 2xx is delivered; anything else, a network error or the timeout is a failure. */
+  async send (url: string, eventId: string, event: StreamEvent): Promise<AttemptResult> {
+    const body = JSON.stringify(backendBodyOf(event))
+    try {
+      const response = await fetch(url, {
+        method: 'POST',
+        headers: this.headersFor(webhookIdOf(eventId), body),
+        body,
+        redirect: 'manual',
+        signal: AbortSignal.timeout(this.#timeoutMs)
+      })
+      await response.body?.cancel().catch(() => {})
+      if (response.status >= 200 && response.status < 300) return { ok: true, status: response.status }
+      return { ok: false, status: response.status, error: `HTTP ${response.status}`, retryAfterMs: parseRetryAfter(response.headers.get('retry-after')) }
+    } catch (err) {
+      const error = (err as Error).name === 'TimeoutError' ? `no answer within ${this.#timeoutMs} ms` : describeNetworkError(err)
+      return { ok: false, status: null, error, retryAfterMs: null }
+    }
+  }
+}
+
+function describeNetworkError (err: unknown): string {
+  const cause = (err as { cause?: { code?: string, message?: string } }).cause
+  const text = cause?.code ?? cause?.message ?? (err as Error).message ?? String(err)
+  return text.slice(0, MAX_ERROR_TEXT)
+}
