@@ -16,6 +16,7 @@ import webhookRoutes from './routes/webhooks/index.js'
 import orderRoutes from './routes/orders/index.js'
 import registrationRoutes from './routes/registrations/index.js'
 import deliveryRoutes from './routes/deliveries/index.js'
+import eventRoutes from './routes/events/index.js'
 
 export interface IngestAppOptions {
   config: IngestConfig
@@ -83,6 +84,7 @@ async function ingestApp (fastify: FastifyInstance, opts: IngestAppOptions): Pro
   await fastify.register(orderRoutes)
   await fastify.register(registrationRoutes)
   await fastify.register(deliveryRoutes)
+  await fastify.register(eventRoutes)
 }
 
 export default fp(ingestApp, { name: 'herald-webhook-ingest' })

@@ -242,7 +242,7 @@ export class DeliveryReports {
   async deadLetters (endpointId: string | undefined, limit: number): Promise<DeadLetterRow[]> {
     const { rows } = await this.#pool.query<DeadLetterRow>(
       `select ${DEAD_LETTER_COLUMNS} from delivery_dead_letters
-       where ($1::text is null or endpoint_id = $1) order by id desc limit $2`, [endpointId ?? null, limit])
+       where ($1::text is null or endpoint_id = $1) order by delivery_dead_letters.id desc limit $2`, [endpointId ?? null, limit])
     return rows
   }
 

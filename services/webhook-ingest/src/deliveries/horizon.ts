@@ -10,6 +10,10 @@ interface Candidate { top: string, snapshot: string }
  * running at that snapshot has ended (any row they add has a higher id or is visible by then; the writers
  * take their transaction id before drawing an outbox id). One candidate is kept until it settles, so the
  * horizon moves under constant load too: a poll interval or so behind the newest commit.
+ *
+ * "Ended" is judged by a later snapshot, not by the commit log: a transaction is marked committed a
+ * moment before snapshots stop listing it as running, and in that moment its row is still invisible.
+ * (Writers draw outbox ids in the statement that writes the state change, after their first write.)
  */
 export class CommittedHorizon {
   readonly #pool: pg.Pool
@@ -30,9 +34,9 @@ export class CommittedHorizon {
   async #advance (): Promise<string> {
     const { rows: [row] } = await this.#pool.query<{ top: string, snapshot: string, running: number, settled: boolean | null }>(
       `select coalesce((select max(id) from outbox), 0)::text as top, pg_current_snapshot()::text as snapshot,
-        (select count(*)::int from pg_snapshot_xip(pg_current_snapshot()) x where pg_xact_status(x) = 'in progress') as running,
+        (select count(*)::int from pg_snapshot_xip(pg_current_snapshot())) as running,
         case when $1::text is null then null
-          else not exists (select 1 from pg_snapshot_xip($1::text::pg_snapshot) x where pg_xact_status(x) = 'in progress') end as settled`,
+          else not exists (select 1 from pg_snapshot_xip($1::text::pg_snapshot) x where not pg_visible_in_snapshot(x, pg_current_snapshot())) end as settled`,
       [this.#candidate?.snapshot ?? null]
     )
     const { top, snapshot, running, settled } = row!
