@@ -4,7 +4,8 @@ import type {
 } from '@herald/contracts'
 import { outcomeOfPayHeroAfrica, outcomeOfResultCode } from './state-machine.js'
 
-export type CallbackShape = 'payhero_v2' | 'payhero_africa' | 'daraja_stk'
+/** `backend_report`: an outcome the merchant's back-end verified itself and reported (POST /v1/orders/:orderId/outcome). */
+export type CallbackShape = 'payhero_v2' | 'payhero_africa' | 'daraja_stk' | 'backend_report'
 
 /** The references a callback can be matched to an order by, each against the same-named order column. */
 export interface CallbackReferences {

@@ -1,7 +1,7 @@
 // Orders and their payment callbacks: registration, the state machine applied in one transaction, parking.
 import type pg from 'pg'
 import type { OrderSnapshot, OrderUpsertBody, StreamEvent, WebhookDisposition } from '@herald/contracts'
-import { ConflictError, UnauthorizedError, maskPersonalData } from '@herald/service-kit'
+import { ConflictError, NotFoundError, UnauthorizedError, maskPersonalData } from '@herald/service-kit'
 import {
   amountMatches, dedupeKeyOf, referenceLockNames, type CallbackReferences, type ProviderCallback
 } from '../payments/callbacks.js'
@@ -36,6 +36,27 @@ export interface OrderUpsertResult extends CommittedOrderEvents {
 }
 
 interface StoredOrderAnswer { order: OrderSnapshot }
+
+export interface OutcomeResult extends CommittedOrderEvents {
+  disposition: WebhookDisposition
+  order: OrderSnapshot
+  reviewKind?: ReviewKind
+  /** True when the webhook-id was seen before: the stored answer, nothing changed. */
+  replay: boolean
+}
+
+/** An outcome a back-end reports: a callback without provider (the order's) and maybe without currency. */
+export type ReportedOutcome = Omit<ProviderCallback, 'provider' | 'currency'> & { currency: string | null }
+
+type StoredOutcomeAnswer = Pick<OutcomeResult, 'disposition' | 'order' | 'reviewKind'>
+
+/** Claims the webhook-id of a reported outcome; `fresh` is false for a replay. */
+const CLAIM_OUTCOME = `with ${claimWebhookIdCte('$1', "'order'", '$2')} select exists (select 1 from claim) as fresh`
+
+/** A reported outcome is recorded like a provider callback (provider `backend`), keyed by its webhook-id. */
+const RECORD_REPORTED_OUTCOME = `insert into callbacks (provider, dedupe_key, order_id, checkout_request_id, external_reference, result_code, outcome, disposition, source_ip, payload)
+values ('backend', $1, $2, $3, $4, $5, $6, 'received', $7, $8::jsonb)
+returning id::text as "callbackId"`
 
 const ORDER_COLUMNS = `id, order_number as "orderNumber", total_amount as "totalAmount", currency, ticket_count as "ticketCount",
   customer_email as "customerEmail", customer_first_name as "customerFirstName", customer_last_name as "customerLastName",
@@ -300,6 +321,35 @@ async function applyParked (tx: Transaction, order: OrderRow, log: EventLog): Pr
 
 export function createOrderRepository (pool: pg.Pool) {
   return {
+    /**
+     * Applies an outcome the order's back-end verified itself, as a provider callback for that order
+     * would be: the same state machine and amount check, recorded in `callbacks`. Keyed by webhook-id
+     * (a replay answers what the first call answered); an order not registered is a 404 (nothing kept).
+     */
+    async recordOutcome (orderId: string, reported: ReportedOutcome, rawPayload: unknown, webhookId: string, sourceIp: string): Promise<OutcomeResult> {
+      return inTransaction(pool, async (tx) => {
+        const [claim] = await run<{ fresh: boolean }>(tx, 'herald_claim_outcome', CLAIM_OUTCOME, [webhookId, orderId])
+        if (!claim!.fresh) {
+          const stored = await storedReceipt(tx, webhookId)
+          if (stored.entityType !== 'order' || stored.entityId !== orderId) throw new UnauthorizedError('webhook-id was already used for another request')
+          return { ...(stored.response as StoredOutcomeAnswer), replay: true, events: [], waitingBefore: [] }
+        }
+        const [order] = await run<OrderRow>(tx, 'herald_order_for_update', ORDER_FOR_UPDATE, [orderId])
+        if (order === undefined) throw new NotFoundError(`Order ${orderId} is not registered`)
+        const [recorded] = await run<{ callbackId: string }>(tx, 'herald_record_outcome', RECORD_REPORTED_OUTCOME, [
+          `backend|${orderId}|${webhookId}`, orderId, order.checkoutRequestId, order.externalReference, reported.resultCode,
+          reported.outcome, sourceIp, JSON.stringify(maskPersonalData(rawPayload))
+        ])
+        // Judged as the order's own provider's callback; no currency reported means the order's.
+        const callback: ProviderCallback = { ...reported, provider: order.provider as ProviderCallback['provider'], currency: reported.currency ?? order.currency }
+        const log = committedEvents()
+        const result = await applyToOrder(tx, order, callback, recorded!.callbackId, log)
+        const answer: StoredOutcomeAnswer = { disposition: result.disposition, order: orderSnapshotOf(result.order), reviewKind: result.reviewKind }
+        await storeWebhookResponse(tx, webhookId, answer)
+        return { ...answer, replay: false, events: log.events, waitingBefore: log.waitingBefore }
+      })
+    },
+
     /**
      * Records a provider callback and applies it, all in one transaction: the same callback twice is a
      * duplicate (unique dedupe key, concurrent repeats wait on it), an unknown order parks it.
