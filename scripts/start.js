@@ -90,6 +90,7 @@ function ensureSecrets () {
     MPESA_CALLBACK_TOKEN: () => randomBytes(18).toString('base64url'),
     INTERNAL_WEBHOOK_SECRETS: () => `whsec_${randomBytes(24).toString('base64')}`,
     SUBSCRIBE_TOKEN_SECRET: () => randomBytes(32).toString('base64url'),
+    BACKEND_WEBHOOK_SECRET: () => `whsec_${randomBytes(24).toString('base64')}`,
     ADMIN_TOKEN: () => randomBytes(24).toString('base64url')
   }
   for (const [name, make] of Object.entries(generate)) {
@@ -100,9 +101,9 @@ function ensureSecrets () {
   writeFileSync(file, JSON.stringify({ ...saved, INGEST_URL: env.INGEST_URL, GATEWAY_URL: env.GATEWAY_URL }, null, 2) + '\n', { mode: 0o600 })
 }
 
-function startService (name, entry, port) {
+function startService (name, entry, port, extraEnv = {}) {
   const child = spawn(process.execPath, [`${root}${entry}`], {
-    env: { ...env, PORT: String(port), HOST: env.HOST ?? '127.0.0.1' },
+    env: { ...env, PORT: String(port), HOST: env.HOST ?? '127.0.0.1', ...extraEnv },
     stdio: ['ignore', 'inherit', 'inherit']
   })
   children.push(child)
@@ -110,6 +111,17 @@ function startService (name, entry, port) {
     if (!stopping) fail(`${name} exited (${signal ?? code}); stopping`)
   })
   return child
+}
+
+/**
+ * Without BACKEND_WEBHOOK_URLS, the simulator's small back-end receives the outbound webhooks and prints
+ * one line per update, so the loop from callback to back-end can be watched. HERALD_RECEIVER=off skips it.
+ */
+async function startReceiver () {
+  if ((env.BACKEND_WEBHOOK_URLS ?? '') !== '' || env.HERALD_RECEIVER === 'off') return
+  const port = Number(env.RECEIVER_PORT ?? await freePort())
+  startService('back-end receiver', 'packages/simulator/dist/receive-cli.js', port, { RECEIVER_PORT: String(port) })
+  env.BACKEND_WEBHOOK_URLS = `http://127.0.0.1:${port}/herald`
 }
 
 async function waitReady (url) {
@@ -150,6 +162,7 @@ await ensureRedis()
 if (!stopping) {
   await ensurePostgres()
   ensureSecrets()
+  await startReceiver()
   startService('webhook-ingest', 'services/webhook-ingest/dist/server.js', ingestPort)
   startService('status-gateway', 'services/status-gateway/dist/server.js', gatewayPort)
   const ready = await Promise.all([waitReady(`http://127.0.0.1:${ingestPort}`), waitReady(`http://127.0.0.1:${gatewayPort}`)])
@@ -160,6 +173,7 @@ if (!stopping) {
     log(`  webhook-ingest: ${env.INGEST_URL}   (PayHero: ${env.INGEST_URL}/webhooks/payhero/${env.PAYHERO_CALLBACK_TOKEN}, M-PESA: ${env.INGEST_URL}/webhooks/mpesa/${env.MPESA_CALLBACK_TOKEN})`)
     log(`  status-gateway: ${env.GATEWAY_URL}   (dashboard: ${env.GATEWAY_URL}/?token=${env.ADMIN_TOKEN})`)
     log(`  admin token: ${env.ADMIN_TOKEN}`)
+    log(`  back-end webhooks: ${env.BACKEND_WEBHOOK_URLS || '(none)'}   pull feed: ${env.INGEST_URL}/v1/events (Bearer admin token)`)
     log(`  development secrets: ${dataDir}/dev-secrets.json   Ctrl-C stops`)
   }
 }

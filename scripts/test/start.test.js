@@ -1,6 +1,7 @@
 // `pnpm start` end to end: both services come up ready, on embedded and on real Postgres, and stop cleanly.
 import t from 'tap'
 import { spawn } from 'node:child_process'
+import { createHmac } from 'node:crypto'
 import { mkdtempSync, rmSync, readFileSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
@@ -57,6 +58,20 @@ t.test('with DATABASE_URL unset, the services run on embedded Postgres', async (
   const secrets = JSON.parse(readFileSync(join(herald.dataDir, 'dev-secrets.json'), 'utf8'))
   t.match(secrets, { ADMIN_TOKEN: String, INTERNAL_WEBHOOK_SECRETS: /^whsec_/ }, 'development secrets are generated and kept')
   t.match(herald.output(), new RegExp(secrets.ADMIN_TOKEN), 'the admin token is printed')
+  t.match(secrets, { BACKEND_WEBHOOK_SECRET: /^whsec_/ })
+
+  // A registered order reaches the simulator's back-end receiver, signed (it prints what it verified).
+  const body = JSON.stringify({ orderNumber: 'INV-START', totalAmount: 10, currency: 'KES', ticketCount: 1, customer: { email: 'a@example.com', firstName: 'A', lastName: 'B' }, provider: 'mpesa', references: {} })
+  const [id, timestamp] = ['msg_start_1', String(Math.floor(Date.now() / 1000))]
+  const key = Buffer.from(secrets.INTERNAL_WEBHOOK_SECRETS.split(',')[0].slice('whsec_'.length), 'base64')
+  const signature = `v1,${createHmac('sha256', key).update(`${id}.${timestamp}.${body}`).digest('base64')}`
+  const put = await fetch(`http://127.0.0.1:${herald.ingestPort}/v1/orders/ord-start-1`, {
+    method: 'PUT', body, headers: { 'content-type': 'application/json', 'webhook-id': id, 'webhook-timestamp': timestamp, 'webhook-signature': signature }
+  })
+  t.equal(put.status, 200)
+  const deadline = Date.now() + 30_000
+  while (!herald.output().includes('order.updated ord-start-1 v1') && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 100))
+  t.match(herald.output(), /\[receiver\] order\.updated ord-start-1 v1 pending/, 'the receiver got the order, signed')
   herald.child.kill('SIGTERM')
   t.equal(await herald.exited, 0, 'SIGTERM stops everything with exit code 0')
 })

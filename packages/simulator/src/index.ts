@@ -3,3 +3,4 @@ export { runSimulation, type SimulationOptions, type SimulationSummary, type Sim
 export { HeraldProducer, type CallResult } from './producer.js'
 export { loadTarget, findDevSecrets, type HeraldTarget } from './settings.js'
 export * from './scenarios.js'
+export { BackendReceiver, describeUpdate, type BackendReceiverOptions, type ReceivedUpdate } from './backend-receiver.js'
