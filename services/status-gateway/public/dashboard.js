@@ -214,6 +214,7 @@ async function pollStats () {
       const body = await stats.json()
       waiters = body.longPollWaiters ?? body.waiters
       streams = body.sseStreams ?? body.streams
+      renderBackendEndpoints(body.backendEndpoints ?? [])
     } else {
       const text = await (await fetch(`${baseUrl}/metrics`, { cache: 'no-store' })).text()
       waiters = sumGauge(text, 'herald_gateway_active_waiters')
@@ -225,6 +226,19 @@ async function pollStats () {
     // The feeds show the connection state; stats just keep their last value.
   }
   statsTimer = setTimeout(pollStats, 2000)
+}
+
+/** One dot per back-end webhook endpoint: healthy, failing or idle, with what it has not taken yet. */
+function renderBackendEndpoints (endpoints) {
+  const panel = $('backend-endpoints')
+  panel.hidden = endpoints.length === 0
+  panel.replaceChildren(...endpoints.map((endpoint) => {
+    const age = endpoint.oldestUndeliveredAgeSeconds
+    const title = `${endpoint.state}${endpoint.lastError ? ` (last error: ${endpoint.lastError})` : ''}` +
+      (age === null ? '' : `; oldest undelivered ${Math.round(age)} s`)
+    const text = `${endpoint.url}: ${endpoint.undelivered} pending` + (endpoint.deadLettered > 0 ? `, ${endpoint.deadLettered} dead-lettered` : '')
+    return el('span', { class: 'endpoint', 'data-state': endpoint.state, title }, el('i'), ` ${text}`)
+  }))
 }
 
 function sumGauge (text, name) {

@@ -13,7 +13,7 @@ t.test('/api/stats needs the admin token, anonymous mode or not', async (t) => {
   t.equal(bad.statusCode, 401)
   const admin = await app.inject({ method: 'GET', url: '/api/stats', headers: { authorization: `Bearer ${ADMIN}` } })
   t.equal(admin.statusCode, 200)
-  t.same(admin.json(), { success: true, longPollWaiters: 0, sseStreams: 0 })
+  t.same(admin.json(), { success: true, longPollWaiters: 0, sseStreams: 0, backendEndpoints: [] })
 })
 
 t.test('/api/stats counts the long-polls held and the SSE streams open on this replica', async (t) => {
@@ -45,4 +45,15 @@ t.test('/api/stats counts the long-polls held and the SSE streams open on this r
     return body.longPollWaiters === 0 && body.sseStreams === 0
   }, 'the counts to fall back to zero')
   t.pass('answered long-polls and closed streams are no longer counted')
+})
+
+t.test('/api/stats lists the back-end endpoints an ingest replica served in the last minute, with their health', async (t) => {
+  const { app } = await buildGateway(t)
+  await app.pgPool.query(`insert into delivery_cursors (endpoint_id, url, position, lease_owner, lease_until, consecutive_failures, last_failure_at, last_error) values
+    ('ep_live', 'https://user:secret@backend.example/herald?key=x', 0, 'ingest-1', now() + interval '20 seconds', 2, now(), 'HTTP 503'),
+    ('ep_gone', 'https://old.example/herald', 0, 'ingest-1', now() - interval '1 hour', 0, null, null)`)
+  await app.pgPool.query("insert into delivery_dead_letters (endpoint_id, outbox_id, entity_type, entity_id, payload, attempts) values ('ep_live', 7, 'order', 'o-1', '{}', 8)")
+  const stats = (await app.inject({ method: 'GET', url: '/api/stats', headers: { authorization: `Bearer ${ADMIN}` } })).json()
+  t.match(stats.backendEndpoints, [{ endpointId: 'ep_live', url: 'https://backend.example/herald', state: 'failing', consecutiveFailures: 2, deadLettered: 1, lastError: 'HTTP 503' }])
+  t.equal(stats.backendEndpoints.length, 1, 'an endpoint no replica serves any more is left out')
 })

@@ -4,7 +4,7 @@ import type pg from 'pg'
 import type { FastifyBaseLogger } from 'fastify'
 import type { BackendEndpointHealth, BackendEventType } from '@herald/contracts'
 import { BackendWebhookSender } from './backend-webhook.js'
-import { displayUrlOf } from './backend-endpoints.js'
+import { readBackendEndpointHealth } from '@herald/db'
 import { DeliveryReports, DeliveryStore } from './delivery-store.js'
 import { EndpointDelivery, type BackendEndpoint } from './endpoint-delivery.js'
 import { CommittedHorizon } from './horizon.js'
@@ -30,12 +30,14 @@ export class BackendDeliveries {
   readonly reports: DeliveryReports
   readonly endpoints: readonly BackendEndpoint[]
   readonly #deliveries: EndpointDelivery[]
+  readonly #pool: pg.Pool
   #closed = false
 
   constructor (options: BackendDeliveriesOptions) {
     this.horizon = new CommittedHorizon(options.pool)
     this.reports = new DeliveryReports(options.pool)
     this.endpoints = options.endpoints
+    this.#pool = options.pool
     const store = new DeliveryStore(options.pool)
     const sender = options.endpoints.length > 0 ? new BackendWebhookSender(options.secrets, options.timeoutMs) : undefined
     const owner = `ingest-${randomUUID()}`
@@ -68,27 +70,9 @@ export class BackendDeliveries {
     await Promise.all(this.#deliveries.map((delivery) => delivery.start()))
   }
 
-  /** Health of every configured endpoint, for the admin API, the dashboard and the metrics. */
+  /** Health of every configured endpoint, for the admin API and the metrics. */
   async health (): Promise<BackendEndpointHealth[]> {
-    const rows = await this.reports.health(this.endpoints.map((e) => e.id))
-    const now = Date.now()
-    return rows.map((row) => {
-      const undelivered = row.afterCursor + row.retrying
-      const failing = row.consecutiveFailures > 0 || (row.lastFailureAt !== null && (row.lastSuccessAt === null || row.lastFailureAt > row.lastSuccessAt))
-      return {
-        endpointId: row.endpointId,
-        url: displayUrlOf(row.url),
-        state: failing ? 'failing' : row.lastSuccessAt === null ? 'idle' : 'healthy',
-        undelivered,
-        oldestUndeliveredAgeSeconds: row.oldestUndeliveredAt === null ? null : Math.max(0, now - row.oldestUndeliveredAt.getTime()) / 1000,
-        retrying: row.retrying,
-        deadLettered: row.deadLettered,
-        consecutiveFailures: row.consecutiveFailures,
-        lastSuccessAt: row.lastSuccessAt?.toISOString() ?? null,
-        lastFailureAt: row.lastFailureAt?.toISOString() ?? null,
-        lastError: row.lastError
-      }
-    })
+    return readBackendEndpointHealth(this.#pool, { endpointIds: this.endpoints.map((e) => e.id) })
   }
 
   /** Stops every loop after its pass in progress and gives the leases back; idempotent. */

@@ -9,16 +9,6 @@ export function backendEndpointsOf (urls: string): BackendEndpoint[] {
   return [...new Set(commaList(urls))].map((url) => ({ id: `ep_${createHash('sha256').update(url).digest('hex').slice(0, 16)}`, url }))
 }
 
-/** Scheme, host and path: no credentials, no query string (either may carry a secret). */
-export function displayUrlOf (url: string): string {
-  try {
-    const parsed = new URL(url)
-    return `${parsed.protocol}//${parsed.host}${parsed.pathname}`
-  } catch {
-    return '(invalid URL)'
-  }
-}
-
 /** BACKEND_WEBHOOK_EVENTS: empty means every type. */
 export function backendEventTypesOf (value: string): Set<BackendEventType> {
   const wanted = commaList(value)

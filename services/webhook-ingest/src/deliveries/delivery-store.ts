@@ -184,20 +184,6 @@ export class DeliveryStore {
 
 export const entityKey = (type: string, id: string): string => `${type}\u0000${id}`
 
-export interface EndpointHealthRow {
-  endpointId: string
-  url: string
-  consecutiveFailures: number
-  backoffUntil: Date | null
-  lastSuccessAt: Date | null
-  lastFailureAt: Date | null
-  lastError: string | null
-  afterCursor: number
-  retrying: number
-  deadLettered: number
-  oldestUndeliveredAt: Date | null
-}
-
 export interface DeadLetterRow {
   id: string
   endpointId: string
@@ -214,29 +200,12 @@ export interface DeadLetterRow {
 const DEAD_LETTER_COLUMNS = `id::text, endpoint_id as "endpointId", outbox_id::text as "outboxId", entity_type as "entityType",
   entity_id as "entityId", attempts, last_status as "lastStatus", last_error as "lastError", dead_at as "deadAt", redelivered_at as "redeliveredAt"`
 
-/** What the admin API, the dashboard and the metrics read: health per endpoint, dead letters. */
+/** Dead letters for the admin API (endpoint health is @herald/db's readBackendEndpointHealth, shared with the gateway). */
 export class DeliveryReports {
   readonly #pool: pg.Pool
 
   constructor (pool: pg.Pool) {
     this.#pool = pool
-  }
-
-  async health (endpointIds: readonly string[]): Promise<EndpointHealthRow[]> {
-    if (endpointIds.length === 0) return []
-    const { rows } = await this.#pool.query<EndpointHealthRow>(
-      `select c.endpoint_id as "endpointId", c.url, c.consecutive_failures as "consecutiveFailures", c.backoff_until as "backoffUntil",
-         c.last_success_at as "lastSuccessAt", c.last_failure_at as "lastFailureAt", c.last_error as "lastError",
-         (select count(*)::int from outbox o where o.id > c.position) as "afterCursor",
-         (select count(*)::int from delivery_retries r where r.endpoint_id = c.endpoint_id) as "retrying",
-         (select count(*)::int from delivery_dead_letters d where d.endpoint_id = c.endpoint_id and d.redelivered_at is null) as "deadLettered",
-         least(
-           (select o.created_at from outbox o where o.id > c.position order by o.id limit 1),
-           (select min(coalesce(o.created_at, r.created_at)) from delivery_retries r left join outbox o on o.id = r.outbox_id where r.endpoint_id = c.endpoint_id)
-         ) as "oldestUndeliveredAt"
-       from delivery_cursors c where c.endpoint_id = any($1::text[]) order by c.endpoint_id`,
-      [endpointIds])
-    return rows
   }
 
   async deadLetters (endpointId: string | undefined, limit: number): Promise<DeadLetterRow[]> {
