@@ -301,13 +301,37 @@ async function main (): Promise<BenchRun> {
       env: { LOG_LEVEL: options.logLevel },
       logPath: `${runDir}bare-route.log`
     })
+    // A second ingest, on the same database, sending every change to one back-end endpoint (another bare
+    // route, answering 200 at once): measured route by route right after the first.
+    const receiver = await ServiceProcess.start({
+      name: 'backend-receiver',
+      entry: fileURLToPath(new URL('./servers/bare-route.js', import.meta.url)),
+      env: { LOG_LEVEL: options.logLevel },
+      logPath: `${runDir}backend-receiver.log`
+    })
+    const withEndpoint = await ServiceProcess.start({
+      name: 'webhook-ingest-backend',
+      entry: serviceEntry('@herald/webhook-ingest'),
+      env: { ...common, BACKEND_WEBHOOK_URLS: `${receiver.url}/callback/backend`, BACKEND_WEBHOOK_SECRET: `whsec_${Buffer.from(`bench-backend-${runTag}-secret-0123`).toString('base64')}` },
+      logPath: `${runDir}webhook-ingest-backend.log`
+    })
     // Scenario 3 only talks to the ingest.
     const driver = driverFor(ingest, 1)
+    const endpointDriver = driverFor(withEndpoint, 1)
     const ingestProfile = await profileNamed(ingest, 'ingest-throughput', run)
     await ingestProfile.start()
-    run.ingest = await runIngest(driver, ingest, bare, { seconds: options.ingestSeconds, concurrency: options.ingestConcurrency, runTag, registrations: 1000 })
+    run.ingest = await runIngest(driver, ingest, bare, {
+      seconds: options.ingestSeconds,
+      concurrency: options.ingestConcurrency,
+      runTag,
+      registrations: 1000,
+      withBackendEndpoint: { driver: endpointDriver, ingest: withEndpoint }
+    })
     await ingestProfile.stop()
     await driver.close()
+    await endpointDriver.close()
+    await withEndpoint.stop()
+    await receiver.stop()
     await bare.stop()
   }
 

@@ -97,8 +97,14 @@ export function markdown (run: BenchRun): string {
     out.push('| route | req/s | p50 | p90 | p99 | max | errors | server CPU ms/req | ÷ bare (req/s) |')
     out.push('|---|---|---|---|---|---|---|---|---|')
     out.push(throughputRow(i.bare), throughputRow(i.signedRegistrationEvents), throughputRow(i.signedOrderUpserts), throughputRow(i.mpesaCallbacks))
+    const b = i.withBackendEndpoint
+    if (b !== undefined) out.push(throughputRow(b.signedRegistrationEvents), throughputRow(b.signedOrderUpserts), throughputRow(b.mpesaCallbacks))
     const samples = [i.signedRegistrationEvents, i.signedOrderUpserts, i.mpesaCallbacks].flatMap((r) => r.errorSamples.map((e) => `${r.name}: ${e}`))
     if (samples.length > 0) out.push('', `Errors, first few: ${samples.slice(0, 5).join(' | ')}`)
+    if (b !== undefined) {
+      const drained = b.drainSeconds === null ? 'had not taken everything 60 s later' : `had taken everything ${b.drainSeconds} s after the last request`
+      out.push('', `With one back-end endpoint: ${b.delivered} webhooks delivered; ${b.undeliveredAtEnd ?? '?'} events not yet taken when the measurements ended; the endpoint ${drained}.`)
+    }
     out.push('')
   }
 

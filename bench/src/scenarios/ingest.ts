@@ -4,10 +4,11 @@ import { performance } from 'node:perf_hooks'
 import { Pool } from 'undici'
 import { darajaSuccess, type HeraldDriver, type RegisteredOrder } from '../herald-driver.js'
 import { closedLoop } from '../load.js'
-import type { ServiceProcess } from '../processes.js'
+import { metricValue, type ServiceProcess } from '../processes.js'
 import { ratio, round, summarize, type LatencySummary } from '../stats.js'
 
 export interface IngestOptions {
+  withBackendEndpoint?: BackendEndpointIngest
   seconds: number
   concurrency: number
   runTag: string
@@ -28,13 +29,33 @@ export interface ThroughputResult {
   ratioToBare: number | null
 }
 
-export interface IngestResult {
-  seconds: number
-  concurrency: number
-  bare: ThroughputResult
+export interface RouteResults {
   signedRegistrationEvents: ThroughputResult
   signedOrderUpserts: ThroughputResult
   mpesaCallbacks: ThroughputResult
+}
+
+export interface IngestResult extends RouteResults {
+  seconds: number
+  concurrency: number
+  bare: ThroughputResult
+  /**
+   * The same routes, measured right after each of the above, on a second ingest process configured with
+   * one back-end webhook endpoint (a bare route answering 200): what outbound delivery costs the hot path.
+   */
+  withBackendEndpoint?: RouteResults & {
+    /** Webhook attempts the endpoint answered 2xx, and events it had not taken when the routes were done. */
+    delivered: number
+    undeliveredAtEnd: number | null
+    /** Seconds from the end of the measurements until the endpoint had taken everything (null: not within 60 s). */
+    drainSeconds: number | null
+  }
+}
+
+/** A second ingest with one back-end endpoint configured, measured beside the first. */
+export interface BackendEndpointIngest {
+  driver: HeraldDriver
+  ingest: ServiceProcess
 }
 
 type Call = (index: number) => Promise<{ ok: boolean, detail?: string }>
@@ -88,30 +109,77 @@ export async function runIngest (driver: HeraldDriver, ingest: ServiceProcess, b
   const bareResult = await measure('bare Fastify route', bare, seconds, concurrency, bareCall)
   await barePool.destroy()
 
-  let eventSeq = 0
-  const eventCall: Call = async (index) => {
-    const answer = await driver.registrationEvent(`bench-${runTag}-i${index % options.registrations}`, { type: 'stage', stage: `load_${eventSeq++}`, status: 'started', message: 'ingest load' })
-    return { ok: answer.status < 300, detail: `${answer.status} ${JSON.stringify(answer.body).slice(0, 200)}` }
-  }
-  await measure('warm-up', ingest, warmup, concurrency, eventCall)
-  const events = await measure('signed registration events', ingest, seconds, concurrency, eventCall)
+  const withEndpoint = options.withBackendEndpoint
+  // Each route on the plain ingest, then at once on the one with an endpoint: the same minute of a shared machine.
+  const [events, eventsB] = await measurePair('signed registration events', ingest, withEndpoint, warmup, seconds, concurrency, (target) => {
+    let eventSeq = 0
+    return async (index) => {
+      const answer = await target.driver.registrationEvent(`bench-${runTag}${target.tag}-i${index % options.registrations}`, { type: 'stage', stage: `load_${eventSeq++}`, status: 'started', message: 'ingest load' })
+      return { ok: answer.status < 300, detail: `${answer.status} ${JSON.stringify(answer.body).slice(0, 200)}` }
+    }
+  }, driver)
 
-  const orders: RegisteredOrder[] = []
-  let orderSeq = 0
-  const orderCall: Call = async () => {
-    const answer = await driver.registerOrder(1_000_000 + orderSeq++, `${runTag}i`)
-    if (answer.order !== undefined) orders.push(answer.order)
-    return { ok: answer.order !== undefined, detail: `${answer.status} ${JSON.stringify(answer.body).slice(0, 200)}` }
-  }
-  const upserts = await measure('signed order upserts', ingest, seconds, concurrency, orderCall)
+  const orders = new Map<string, RegisteredOrder[]>()
+  const [upserts, upsertsB] = await measurePair('signed order upserts', ingest, withEndpoint, 0, seconds, concurrency, (target) => {
+    let orderSeq = 0
+    const list: RegisteredOrder[] = []
+    orders.set(target.tag, list)
+    return async () => {
+      const answer = await target.driver.registerOrder(1_000_000 + orderSeq++, `${runTag}${target.tag}i`)
+      if (answer.order !== undefined) list.push(answer.order)
+      return { ok: answer.order !== undefined, detail: `${answer.status} ${JSON.stringify(answer.body).slice(0, 200)}` }
+    }
+  }, driver)
 
   // Each registered order gets its one success callback, as long as orders last.
-  const callbackCall: Call = async (index) => {
-    const answer = await driver.mpesaCallback(darajaSuccess(orders[index], `IX${index}`))
-    return { ok: answer.status === 200, detail: `${answer.status} ${JSON.stringify(answer.body).slice(0, 200)}` }
-  }
-  const callbacks = await measure('M-PESA callbacks', ingest, seconds, concurrency, callbackCall, orders.length)
+  const [callbacks, callbacksB] = await measurePair('M-PESA callbacks', ingest, withEndpoint, 0, seconds, concurrency, (target) => {
+    const list = orders.get(target.tag)!
+    return async (index) => {
+      if (index >= list.length) return { ok: false, detail: 'out of orders' }
+      const answer = await target.driver.mpesaCallback(darajaSuccess(list[index]!, `IX${target.tag}${index}`))
+      return { ok: answer.status === 200, detail: `${answer.status} ${JSON.stringify(answer.body).slice(0, 200)}` }
+    }
+  }, driver, (tag) => orders.get(tag)!.length)
 
-  for (const result of [events, upserts, callbacks]) result.ratioToBare = ratio(result.perSecond, bareResult.perSecond, 3)
-  return { seconds, concurrency, bare: bareResult, signedRegistrationEvents: events, signedOrderUpserts: upserts, mpesaCallbacks: callbacks }
+  const result: IngestResult = { seconds, concurrency, bare: bareResult, signedRegistrationEvents: events, signedOrderUpserts: upserts, mpesaCallbacks: callbacks }
+  const all = [events, upserts, callbacks]
+  if (withEndpoint !== undefined) {
+    const text = await withEndpoint.ingest.metrics()
+    const undeliveredAtEnd = metricValue(text, 'herald_backend_undelivered')
+    const ended = performance.now()
+    let drainSeconds: number | null = null
+    while (performance.now() - ended < 60_000) {
+      if (metricValue(await withEndpoint.ingest.metrics(), 'herald_backend_undelivered') === 0) {
+        drainSeconds = round((performance.now() - ended) / 1000, 1)
+        break
+      }
+      await new Promise((resolve) => setTimeout(resolve, 250))
+    }
+    const delivered = (await withEndpoint.ingest.metrics()).split('\n')
+      .filter((line) => line.startsWith('herald_backend_delivery_attempts_total{') && line.includes('result="delivered"'))
+      .reduce((sum, line) => sum + Number(line.slice(line.lastIndexOf(' ') + 1)), 0)
+    result.withBackendEndpoint = { signedRegistrationEvents: eventsB!, signedOrderUpserts: upsertsB!, mpesaCallbacks: callbacksB!, delivered, undeliveredAtEnd, drainSeconds }
+    all.push(eventsB!, upsertsB!, callbacksB!)
+  }
+  for (const r of all) r.ratioToBare = ratio(r.perSecond, bareResult.perSecond, 3)
+  return result
+}
+
+interface Target { driver: HeraldDriver, tag: string }
+
+/** Measures one route on the plain ingest, then (when there is one) on the ingest with an endpoint. */
+async function measurePair (
+  name: string, ingest: ServiceProcess, withEndpoint: BackendEndpointIngest | undefined, warmup: number, seconds: number, concurrency: number,
+  callFor: (target: Target) => Call, driver: HeraldDriver, limitFor?: (tag: string) => number
+): Promise<[ThroughputResult, ThroughputResult | undefined]> {
+  const targets: Array<{ server: ServiceProcess, target: Target }> = [{ server: ingest, target: { driver, tag: '' } }]
+  if (withEndpoint !== undefined) targets.push({ server: withEndpoint.ingest, target: { driver: withEndpoint.driver, tag: 'w' } })
+  const results: ThroughputResult[] = []
+  for (const { server, target } of targets) {
+    const call = callFor(target)
+    if (warmup > 0) await measure('warm-up', server, warmup, concurrency, call)
+    const label = target.tag === '' ? name : `${name}, one back-end endpoint`
+    results.push(await measure(label, server, seconds, concurrency, call, limitFor?.(target.tag)))
+  }
+  return [results[0]!, results[1]]
 }
