@@ -1,8 +1,6 @@
 import t from 'tap'
-import { createServer } from 'node:net'
-import { once } from 'node:events'
 import { TEST_SECRETS } from '@herald/service-kit/testing'
-import { buildIngest, eventually, fixtureJson, orderBody, postCallback, putOrder } from './helper.js'
+import { buildIngest, darajaCallback, eventually, freePort, orderBody, postCallback, putOrder } from './helper.js'
 import { BACKEND_SECRET, BackendReceiver, startReceiver, versionsByEntity } from './support/backend-receiver.js'
 
 type App = Awaited<ReturnType<typeof buildIngest>>['app']
@@ -13,16 +11,6 @@ const backendEnv = (urls: string[], retry = '0,50,50,50') => ({
   BACKEND_WEBHOOK_RETRY_MS: retry
 })
 const admin = { authorization: `Bearer ${TEST_SECRETS.ADMIN_TOKEN}` }
-
-function darajaCallback (checkoutRequestId: string, resultCode: number, amount = 10): string {
-  const body = fixtureJson('daraja-stk-success')
-  body.Body.stkCallback.CheckoutRequestID = checkoutRequestId
-  body.Body.stkCallback.ResultCode = resultCode
-  body.Body.stkCallback.ResultDesc = `result ${resultCode}`
-  if (resultCode === 0) body.Body.stkCallback.CallbackMetadata.Item[0].Value = amount
-  else delete body.Body.stkCallback.CallbackMetadata
-  return JSON.stringify(body)
-}
 
 /** `orders` orders, each registered then moved twice (processing on an unknown code, then cancelled): versions 1..3. */
 async function threeVersionsEach (app: App, prefix: string, orders: number): Promise<void> {
@@ -42,16 +30,6 @@ async function endpointHealth (app: App) {
 /** Every configured endpoint has taken every committed event (its cursor is at the end, no retries). */
 async function allTaken (app: App): Promise<boolean> {
   return (await endpointHealth(app)).every((e) => e.undelivered === 0)
-}
-
-async function freePort (): Promise<number> {
-  const server = createServer()
-  server.listen(0, '127.0.0.1')
-  await once(server, 'listening')
-  const { port } = server.address() as { port: number }
-  server.close()
-  await once(server, 'close')
-  return port
 }
 
 t.test('a payment completed by a Daraja callback reaches the receiver signed, once per webhook-id', async (t) => {

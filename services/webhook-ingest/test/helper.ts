@@ -1,5 +1,7 @@
 // Builds the ingest app for one test on its own Postgres schema and Redis prefix; closed in teardown.
 import { readFileSync } from 'node:fs'
+import { once } from 'node:events'
+import { createServer } from 'node:net'
 import { createFastify } from '@herald/service-kit'
 import { TEST_DATABASE_URL, TEST_REDIS_URL, TEST_SECRETS, useTestPrefix, useTestSchema } from '@herald/service-kit/testing'
 import { StreamLayout, createRedisClient, parseStreamEntries, type RedisClient, type StreamEntry } from '@herald/streams'
@@ -112,4 +114,26 @@ export async function eventually (check: () => Promise<boolean> | boolean, timeo
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
     await new Promise((resolve) => setTimeout(resolve, 25))
   }
+}
+
+/** A Daraja STK callback for `checkoutRequestId` with `resultCode` (success carries `amount`). */
+export function darajaCallback (checkoutRequestId: string, resultCode: number, amount = 10): string {
+  const body = fixtureJson('daraja-stk-success')
+  body.Body.stkCallback.CheckoutRequestID = checkoutRequestId
+  body.Body.stkCallback.ResultCode = resultCode
+  body.Body.stkCallback.ResultDesc = `result ${resultCode}`
+  if (resultCode === 0) body.Body.stkCallback.CallbackMetadata.Item[0].Value = amount
+  else delete body.Body.stkCallback.CallbackMetadata
+  return JSON.stringify(body)
+}
+
+/** A local port nothing listens on right now. */
+export async function freePort (): Promise<number> {
+  const server = createServer()
+  server.listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  const { port } = server.address() as { port: number }
+  server.close()
+  await once(server, 'close')
+  return port
 }

@@ -1,11 +1,9 @@
 import t, { type Test } from 'tap'
 import { spawn, type ChildProcess } from 'node:child_process'
-import { once } from 'node:events'
-import { createServer } from 'node:net'
 import { createRedisClient, type StreamEntry } from '@herald/streams'
 import type { OrderEvent } from '@herald/contracts'
 import {
-  buildIngest, eventually, orderBody, postCallback, putOrder, streamEntries, testRedis
+  buildIngest, eventually, freePort, orderBody, postCallback, putOrder, streamEntries, testRedis
 } from './helper.js'
 
 type App = Awaited<ReturnType<typeof buildIngest>>['app']
@@ -40,16 +38,6 @@ function assertInOrderOnce (t: Test, entries: StreamEntry[]): void {
   t.ok([...versions.values()].every((v) => v.join() === '1,2,3,4,5'), 'versions 1..5 in stream order for every order')
   const last = entries.filter((e) => e.version === 5).map((e) => (JSON.parse(e.json) as OrderEvent).order.paymentStatus)
   t.ok(last.every((s) => s === 'cancelled'), 'the last event of each order is the cancel')
-}
-
-async function freePort (): Promise<number> {
-  const server = createServer()
-  server.listen(0, '127.0.0.1')
-  await once(server, 'listening')
-  const { port } = server.address() as { port: number }
-  server.close()
-  await once(server, 'close')
-  return port
 }
 
 t.test('Redis unreachable: callbacks answered 2xx; two replicas with Redis publish all events in order, once', async (t) => {

@@ -2,20 +2,10 @@ import t from 'tap'
 import { StreamLayout, readSnapshot } from '@herald/streams'
 import type { OrderEvent } from '@herald/contracts'
 import {
-  buildIngest, eventually, fixture, fixtureJson, orderBody, postCallback, putOrder, streamEntries, testRedis
+  buildIngest, darajaCallback, eventually, fixture, orderBody, postCallback, putOrder, streamEntries, testRedis
 } from './helper.js'
 
 const DARAJA_SUCCESS_CHECKOUT = 'ws_CO_17112022155730304796440427'
-
-function darajaCallback (checkoutRequestId: string, resultCode: number, amount = 10): string {
-  const body = fixtureJson('daraja-stk-success')
-  body.Body.stkCallback.CheckoutRequestID = checkoutRequestId
-  body.Body.stkCallback.ResultCode = resultCode
-  body.Body.stkCallback.ResultDesc = `result ${resultCode}`
-  if (resultCode === 0) body.Body.stkCallback.CallbackMetadata.Item[0].Value = amount
-  else delete body.Body.stkCallback.CallbackMetadata
-  return JSON.stringify(body)
-}
 
 t.test('the same callback 5 times at once: one state change, one stream entry, five 2xx', async (t) => {
   const { app, prefix } = await buildIngest(t)

@@ -2,18 +2,11 @@
 import fp from 'fastify-plugin'
 import { Counter, Gauge } from 'prom-client'
 import { createDatabase } from '@herald/db'
-import type { BackendEndpointHealth, BackendEventType } from '@herald/contracts'
-import { BackendDeliveries } from '../deliveries/backend-deliveries.js'
-import type { BackendEndpoint } from '../deliveries/endpoint-delivery.js'
+import type { BackendEndpointHealth } from '@herald/contracts'
+import { BackendDeliveries, type BackendDeliveriesOptions } from '../deliveries/backend-deliveries.js'
 
-export interface BackendDeliveriesPluginOptions {
+export interface BackendDeliveriesPluginOptions extends Pick<BackendDeliveriesOptions, 'endpoints' | 'secrets' | 'eventTypes' | 'retryScheduleMs' | 'pollMs' | 'leaseMs'> {
   database: { url: string, schema?: string }
-  endpoints: readonly BackendEndpoint[]
-  secrets: readonly string[]
-  eventTypes: ReadonlySet<BackendEventType>
-  retryScheduleMs: readonly number[]
-  pollMs: number
-  leaseMs?: number
   /** False builds everything but sends nothing (tests of a process that dies with deliveries pending). */
   delivering?: boolean
 }
