@@ -1,6 +1,6 @@
 import t from 'tap'
 import { TEST_SECRETS } from '@herald/service-kit/testing'
-import { buildIngest, darajaCallback, eventually, freePort, orderBody, postCallback, putOrder } from './helper.js'
+import { buildIngest, darajaCallback, eventually, freePort, orderBody, postCallback, putOrder, signedHeaders } from './helper.js'
 import { BACKEND_SECRET, BackendReceiver, startReceiver, versionsByEntity } from './support/backend-receiver.js'
 
 type App = Awaited<ReturnType<typeof buildIngest>>['app']
@@ -177,6 +177,41 @@ t.test('retention keeps outbox rows an endpoint has not taken yet', async (t) =>
   t.same(await app.recordRetention.sweep(), { outbox: 0, receipts: 0 }, 'the undelivered row stays')
   await app.pgPool.query('update delivery_cursors set position = (select max(id) from outbox)')
   t.same(await app.recordRetention.sweep(), { outbox: 1, receipts: 0 }, 'once taken, it goes')
+})
+
+t.test('Retry-After is honoured: the next attempt waits as long as the receiver asked', async (t) => {
+  const receiver = await startReceiver(t)
+  let first = true
+  receiver.respond = (_received, res) => {
+    if (!first) return 200
+    first = false
+    res.writeHead(429, { 'retry-after': '1' })
+    return 429
+  }
+  const { app } = await buildIngest(t, backendEnv([receiver.url], '0,10,10'))
+  await putOrder(app, 'ord_later', orderBody())
+  await eventually(() => receiver.delivered.length === 1, 20_000, 'the second attempt')
+  const [refused, taken] = receiver.received
+  t.same([refused!.status, taken!.status], [429, 200])
+  t.ok(taken!.at - refused!.at >= 1000, `asked for 1 s, waited ${taken!.at - refused!.at} ms (the schedule alone says 10 ms)`)
+})
+
+t.test('BACKEND_WEBHOOK_EVENTS: only the listed types are sent; registrations go as registration.updated', async (t) => {
+  const orders = await startReceiver(t)
+  const everything = await startReceiver(t)
+  const { app } = await buildIngest(t, backendEnv([everything.url]))
+  // A second ingest on the same database, sending only order events to another endpoint.
+  const { app: ordersOnly } = await buildIngest(t, { ...backendEnv([orders.url]), BACKEND_WEBHOOK_EVENTS: 'order.updated' }, { schema: (await app.pgPool.query('select current_schema() as s')).rows[0].s })
+  const payload = JSON.stringify({ type: 'stage', stage: 'duplicate_check', status: 'started', message: 'checking' })
+  t.equal((await app.inject({ method: 'POST', url: '/v1/registrations/reg_1/events', payload, headers: signedHeaders(payload) })).statusCode, 200)
+  t.equal((await putOrder(app, 'ord_typed', orderBody())).statusCode, 200)
+  await eventually(() => everything.delivered.length === 2, 20_000, 'both events at the unfiltered endpoint')
+  await eventually(() => allTaken(ordersOnly), 20_000, 'the filtered endpoint past both events')
+  t.match(everything.delivered.map((r) => r.body), [
+    { type: 'registration.updated', data: { registrationId: 'reg_1', version: 1, stage: 'duplicate_check', status: 'PROCESSING' } },
+    { type: 'order.updated', data: { orderId: 'ord_typed' } }
+  ])
+  t.same(orders.received.map((r) => r.body.type), ['order.updated'], 'the registration event was passed over')
 })
 
 t.test('configuration: URLs need a secret', async (t) => {

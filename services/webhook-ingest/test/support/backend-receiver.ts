@@ -14,6 +14,8 @@ export interface ReceivedWebhook {
   verified: boolean
   /** What the receiver answered. */
   status: number
+  /** When it arrived (ms since epoch). */
+  at: number
 }
 
 /** Decides the answer to one request (default 200); may hang by returning a promise that never settles. */
@@ -57,7 +59,7 @@ export class BackendReceiver {
     } catch {
       verified = false
     }
-    const request = { webhookId: String(req.headers['webhook-id']), body: JSON.parse(raw) as BackendWebhookBody, verified }
+    const request = { webhookId: String(req.headers['webhook-id']), body: JSON.parse(raw) as BackendWebhookBody, verified, at: Date.now() }
     const status = await this.respond(request, res)
     this.received.push({ ...request, status })
     if (!res.headersSent) res.writeHead(status, { 'content-type': 'application/json' })
