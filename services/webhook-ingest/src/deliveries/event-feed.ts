@@ -5,6 +5,9 @@ import { CursorExpiredError, withDetails } from '@herald/service-kit'
 import { backendBodyOf } from './backend-webhook.js'
 import type { CommittedHorizon } from './horizon.js'
 
+/** How long a page may wait for the events committed just before it to settle (usually a few ms). */
+const FRESH_WAIT_MS = 500
+
 export class EventFeed {
   readonly #pool: pg.Pool
   readonly #horizon: CommittedHorizon
@@ -20,7 +23,7 @@ export class EventFeed {
    * retention deleted may have lost events: 410, naming the oldest cursor to continue from.
    */
   async page (after: string | undefined, limit: number): Promise<EventFeedResponse> {
-    const settled = await this.#horizon.settledId()
+    const settled = await this.#horizon.settledIncludingNow(FRESH_WAIT_MS)
     const { rows: [retention] } = await this.#pool.query<{ deletedThrough: string }>(
       'select coalesce((select deleted_through from outbox_retention where id = 1), 0)::text as "deletedThrough"')
     const oldest = retention!.deletedThrough

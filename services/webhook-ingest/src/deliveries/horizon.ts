@@ -19,6 +19,8 @@ export class CommittedHorizon {
   readonly #pool: pg.Pool
   #candidate: Candidate | undefined
   #settled = '0'
+  /** The highest id visible at the last read: what settles next. */
+  #top = '0'
   #inflight: Promise<string> | undefined
 
   constructor (pool: pg.Pool) {
@@ -31,6 +33,21 @@ export class CommittedHorizon {
     return this.#inflight
   }
 
+  /**
+   * Waits (up to `waitMs`) until everything committed before the call is below the horizon: a reader
+   * that has just been answered by a write then sees it, even on a process that has only just started.
+   */
+  async settledIncludingNow (waitMs: number): Promise<string> {
+    const deadline = Date.now() + waitMs
+    let settled = await this.settledId()
+    const wanted = this.#top
+    while (BigInt(settled) < BigInt(wanted) && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 5))
+      settled = await this.settledId()
+    }
+    return settled
+  }
+
   async #advance (): Promise<string> {
     const { rows: [row] } = await this.#pool.query<{ top: string, snapshot: string, running: number, settled: boolean | null }>(
       `select coalesce((select max(id) from outbox), 0)::text as top, pg_current_snapshot()::text as snapshot,
@@ -40,6 +57,7 @@ export class CommittedHorizon {
       [this.#candidate?.snapshot ?? null]
     )
     const { top, snapshot, running, settled } = row!
+    this.#top = top
     if (settled === true) this.#settle(this.#candidate!.top)
     if (running === 0) {
       // Nothing was running when the top was read: it is settled already.
