@@ -16,6 +16,8 @@ const el = (tag, attrs = {}, ...children) => {
   for (const [name, value] of Object.entries(attrs)) {
     if (value === undefined || value === null) continue
     if (name === 'text') node.textContent = value
+    // Through the CSSOM: the page's Content-Security-Policy refuses style attributes, not this.
+    else if (name === 'style') node.style.cssText = value
     else node.setAttribute(name, value)
   }
   node.append(...children)

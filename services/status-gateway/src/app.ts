@@ -3,7 +3,7 @@ import fp from 'fastify-plugin'
 import type { FastifyInstance } from 'fastify'
 import cors from '@fastify/cors'
 import {
-  commaList, databasePlugin, errorHandlerPlugin, healthPlugin, metricsPlugin, openapiPlugin, redisPlugin
+  commaList, databasePlugin, errorHandlerPlugin, healthPlugin, metricsPlugin, openapiPlugin, redisPlugin, securityHeadersPlugin
 } from '@herald/service-kit'
 import type { GatewayConfig } from './config.js'
 import accessPlugin from './plugins/app/access.js'
@@ -33,6 +33,7 @@ async function gatewayApp (fastify: FastifyInstance, opts: GatewayAppOptions): P
   const { config } = opts
   fastify.decorate('config', config)
   await fastify.register(errorHandlerPlugin)
+  await fastify.register(securityHeadersPlugin)
   await fastify.register(openapiPlugin, { title: 'Herald status-gateway', description: 'Long-poll and SSE delivery of payment and registration status.' })
   await fastify.register(healthPlugin)
   await fastify.register(metricsPlugin, { service: 'status-gateway' })
