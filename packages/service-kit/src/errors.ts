@@ -11,6 +11,7 @@ export const RouteNotFoundError = createError(ErrorCodes.ROUTE_NOT_FOUND, 'Route
 export const BodyTooLargeError = createError(ErrorCodes.BODY_TOO_LARGE, 'Request body is larger than %s bytes', 413)
 export const UnsupportedMediaTypeError = createError(ErrorCodes.UNSUPPORTED_MEDIA_TYPE, 'Unsupported Content-Type: %s', 415)
 export const ConflictError = createError(ErrorCodes.CONFLICT, '%s', 409)
+export const TooManyRequestsError = createError(ErrorCodes.TOO_MANY_REQUESTS, '%s', 429)
 export const UnavailableError = createError(ErrorCodes.UNAVAILABLE, '%s', 503)
 
 /** An error that carries a `details` payload into the error body (e.g. the failing fields). */

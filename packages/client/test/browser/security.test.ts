@@ -114,6 +114,26 @@ if (chromiumMissing !== false) {
     await page.close()
   })
 
+  t.test('producer- and provider-supplied text is shown as text: markup in it never runs', async (t) => {
+    const { page, errors } = await openPage(browser, `${pages}/?token=${admin}`)
+    await page.waitForSelector('#feed-registrations[data-state=live]', WAIT)
+    await page.waitForSelector('#feed-orders[data-state=live]', WAIT)
+    const payload = '<img src=x onerror="window.pwned=1"><script>window.pwned=2</script>'
+    const sent = await herald.producer.registrationEvent('browser-xss', { type: 'stage', stage: 'duplicate_check', status: 'started', message: payload })
+    t.equal(sent.status, 200)
+    const plan = planOrder(seededRandom(5), 'browser-xss-order', 1)
+    const order = await herald.producer.upsertOrder(plan.orderId, { ...plan.order, orderNumber: '<b onmouseover=alert(1)>INV</b>' })
+    t.equal(order.status, 200)
+    await page.waitForSelector('[data-registration-id="browser-xss"]', WAIT)
+    await page.waitForSelector(`[data-order-id="${plan.orderId}"]`, WAIT)
+    t.equal(await page.textContent('[data-registration-id="browser-xss"] .message'), payload, 'the message is the literal text')
+    t.equal(await page.textContent(`[data-order-id="${plan.orderId}"] td`), '<b onmouseover=alert(1)>INV</b>')
+    t.equal(await page.locator('#main img, #main script, #main [onerror], #main [onmouseover]').count(), 0, 'no element was created from the text')
+    t.equal(await page.evaluate(() => (window as unknown as { pwned?: number }).pwned), undefined, 'nothing ran')
+    t.same(errors, [])
+    await page.close()
+  })
+
   t.test('the demo checkout ignores ?gateway=: another site cannot make our page say "Payment received"', async (t) => {
     const attacker = await attackerSite(t)
     const plan = planOrder(seededRandom(3), 'browser-security-order', 1)
