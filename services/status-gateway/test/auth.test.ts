@@ -97,3 +97,21 @@ t.test('CORS answers the configured origins only', async (t) => {
   const other = await app.inject({ url: `/api/orders/x?token=${ADMIN}`, headers: { origin: 'https://evil.example.com' } })
   t.equal(other.headers['access-control-allow-origin'], undefined)
 })
+
+t.test('percent-encoded surrogate bytes in a path or query are a 4xx naming the problem, never a 500', async (t) => {
+  const { app, prefix } = await buildGateway(t)
+  const { publisher } = usePublisher(t, prefix)
+  await publisher.publish(orderEvent('order-s', 1))
+  const cases: Array<[string, number]> = [
+    ['/api/orders/%ED%A0%80', 400],
+    ['/api/orders/a%ED%A0%80b/wait', 400],
+    ['/api/orders/order-s?token=%ED%A0%80', 401],
+    [`/api/registrations/updates/stream?registrationId=%ED%A0%80&token=${ADMIN}`, 400],
+    [`/api/orders/order-s/wait?timeout=0&since=%ED%A0%80&token=${ADMIN}`, 400]
+  ]
+  for (const [url, status] of cases) {
+    const res = await app.inject({ url })
+    t.equal(res.statusCode, status, url)
+    t.match(res.json(), { success: false, code: /^HERALD_ERR_/, error: String }, `${url}: the error body`)
+  }
+})
