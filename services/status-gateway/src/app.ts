@@ -7,6 +7,7 @@ import {
 } from '@herald/service-kit'
 import type { GatewayConfig } from './config.js'
 import accessPlugin from './plugins/app/access.js'
+import clientHoldsPlugin from './plugins/app/client-holds.js'
 import gatewayMetricsPlugin from './plugins/app/gateway-metrics.js'
 import statusStorePlugin from './plugins/app/status-store.js'
 import orderWaitersPlugin from './plugins/app/order-waiters.js'
@@ -60,6 +61,7 @@ async function gatewayApp (fastify: FastifyInstance, opts: GatewayAppOptions): P
   }
   await fastify.register(accessPlugin)
   await fastify.register(gatewayMetricsPlugin)
+  await fastify.register(clientHoldsPlugin)
   await fastify.register(statusStorePlugin)
   await fastify.register(orderWaitersPlugin)
   await fastify.register(streamFanoutPlugin)
