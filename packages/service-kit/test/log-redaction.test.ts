@@ -1,10 +1,10 @@
 // Tokens never reach the logs, however the URL that carries them is written.
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { createFastify, errorHandlerPlugin, loggerOptions, redactUrl } from '../src/index.js'
 
 const SECRET = 'S3cr3tT0ken-abcdef0123456789'
 
-async function build (t: Parameters<Parameters<typeof t.test>[1]>[0]) {
+async function build (t: Test) {
   const lines: string[] = []
   const app = createFastify({ service: 'kit-test', logLevel: 'info' }, {
     logger: { ...(loggerOptions('info', 'kit-test') as object), stream: { write (line: string) { lines.push(line) } } }

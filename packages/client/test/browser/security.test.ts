@@ -1,6 +1,6 @@
 // The dashboard and the demo checkout in Chromium under attack: a link naming another gateway, a token
 // in the address bar, a script or a fetch slipped into the page. Real webhook-ingest and status-gateway.
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { createServer, type IncomingMessage } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import type { Page } from 'playwright-core'
@@ -9,7 +9,7 @@ import { startHerald } from '../herald.ts'
 import { chromiumMissing, launchBrowser, openPage } from './browser.ts'
 
 /** Another site: answers everything, CORS wide open, with a forged "completed" order, and records who came. */
-async function attackerSite (t: Parameters<Parameters<typeof t.test>[1]>[0]) {
+async function attackerSite (t: Test) {
   const seen: Array<{ method: string, url: string, authorization: string | undefined }> = []
   const server = createServer((req: IncomingMessage, res) => {
     seen.push({ method: req.method ?? '', url: req.url ?? '', authorization: req.headers.authorization })
