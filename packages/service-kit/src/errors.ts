@@ -6,12 +6,12 @@ export const BadJsonError = createError(ErrorCodes.BAD_JSON, 'Request body is no
 export const ValidationError = createError(ErrorCodes.VALIDATION, '%s', 400)
 export const UnauthorizedError = createError(ErrorCodes.UNAUTHORIZED, '%s', 401)
 export const ForbiddenError = createError(ErrorCodes.FORBIDDEN, '%s', 403)
+export const TooManyHoldsError = createError(ErrorCodes.TOO_MANY_HOLDS, '%s', 429)
 export const NotFoundError = createError(ErrorCodes.NOT_FOUND, '%s', 404)
 export const RouteNotFoundError = createError(ErrorCodes.ROUTE_NOT_FOUND, 'Route %s %s not found', 404)
 export const BodyTooLargeError = createError(ErrorCodes.BODY_TOO_LARGE, 'Request body is larger than %s bytes', 413)
 export const UnsupportedMediaTypeError = createError(ErrorCodes.UNSUPPORTED_MEDIA_TYPE, 'Unsupported Content-Type: %s', 415)
 export const ConflictError = createError(ErrorCodes.CONFLICT, '%s', 409)
-export const TooManyRequestsError = createError(ErrorCodes.TOO_MANY_REQUESTS, '%s', 429)
 export const UnavailableError = createError(ErrorCodes.UNAVAILABLE, '%s', 503)
 
 /** An error that carries a `details` payload into the error body (e.g. the failing fields). */

@@ -13,7 +13,7 @@ const tokens = (orderId: string, n: number) => Array.from({ length: n }, (_, i) 
 function assertRefused (t: Test, res: { statusCode: number, headers: Record<string, unknown>, json: () => any }, what: string): void {
   t.equal(res.statusCode, 429, `${what}: 429`)
   t.equal(res.headers['retry-after'], '5', `${what}: Retry-After`)
-  t.match(res.json(), { success: false, code: 'HERALD_ERR_TOO_MANY_REQUESTS', error: /already holds 3/ }, `${what}: the error body`)
+  t.match(res.json(), { success: false, code: 'HERALD_ERR_TOO_MANY_HOLDS', error: /already holds 3/ }, `${what}: the error body`)
 }
 
 t.test('past the cap one client address gets 429 with Retry-After for long-polls and streams alike; an answered long-poll frees its slot', async (t) => {

@@ -2,7 +2,7 @@
 import fp from 'fastify-plugin'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { createHash } from 'node:crypto'
-import { TooManyRequestsError } from '@herald/service-kit'
+import { TooManyHoldsError } from '@herald/service-kit'
 import { ClientHolds } from '../../holds/client-holds.js'
 import { tokenOf } from './access.js'
 
@@ -37,7 +37,7 @@ export default fp(async (fastify) => {
       const by = holds.count(address) >= holds.limit ? 'address' : 'token'
       refused.inc({ by })
       reply.header('retry-after', String(HOLDS_RETRY_AFTER_SECONDS))
-      throw new TooManyRequestsError(`This ${by === 'address' ? 'client address' : 'token'} already holds ${holds.limit} long-polls and streams open; retry after one ends`)
+      throw new TooManyHoldsError(`This ${by === 'address' ? 'client address' : 'token'} already holds ${holds.limit} long-polls and streams open; retry after one ends`)
     }
     reply.raw.once('close', release)
   })
