@@ -85,6 +85,8 @@ async function system (): Promise<void> {
     ADMIN_TOKEN: secrets.ADMIN_TOKEN,
     SSE_PING_INTERVAL_MS: '2000',
     SSE_RETRY_MS: '100',
+    // This process stands for a thousand browsers on one address: the per-client cap is off.
+    GATEWAY_MAX_HOLDS_PER_CLIENT: '0',
     PG_POOL_MAX: '4'
   }
   const started = await Promise.all([

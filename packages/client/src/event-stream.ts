@@ -17,6 +17,8 @@ export interface EventStreamOptions extends ReconnectPolicy {
   url: (lastEventId: string | undefined) => string
   /** Resume from here on the first connection. */
   lastEventId?: string
+  /** Sent with every connection, e.g. `authorization`: a token in a header stays out of URLs and their logs. */
+  headers?: Record<string, string>
   /**
    * No bytes for this long means the connection is dead even if the socket does not know it yet (the
    * gateway pings every 30 s by default). Default 75000 ms; 0 disables.
@@ -61,7 +63,7 @@ export function openEventStream (options: EventStreamOptions): EventStream {
   /** Reads one connection to its end; resolves with the server's requested pause (closing / retry:). */
   async function readConnection (connection: AbortController): Promise<number | undefined> {
     let serverRetryMs: number | undefined
-    const headers: Record<string, string> = { accept: 'text/event-stream' }
+    const headers: Record<string, string> = { ...options.headers, accept: 'text/event-stream' }
     const response = await fetchImpl(options.url(lastEventId), { headers, signal: connection.signal, cache: 'no-store' })
     if (!response.ok) throw await errorFromResponse(response)
     if (response.body === null) throw new HeraldClientError(ClientErrorCodes.BAD_RESPONSE, 'the event stream has no body', { status: response.status })

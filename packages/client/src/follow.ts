@@ -24,7 +24,10 @@ export interface FollowHandlers<Update, Snapshot> {
 export interface FollowOptions extends ReconnectPolicy {
   /** Gateway origin; `''` for the page's own origin. */
   baseUrl: string
-  /** Subscribe or admin token; sent as `?token=` because EventSource-style streams cannot carry headers everywhere. */
+  /**
+   * Subscribe or admin token, sent as `Authorization: Bearer` (the stream is read with fetch, which can
+   * send headers): never in the URL, where proxies, logs and a cross-origin preflight would see it.
+   */
   token?: string
   /** Resume after this event id (e.g. one kept from an earlier page view). */
   lastEventId?: string
@@ -58,7 +61,8 @@ function follow<Update, Snapshot> (
   }
 
   const stream = openEventStream({
-    url: (lastEventId) => gatewayUrl(options.baseUrl, path, { ...query, token: options.token, lastEventId }),
+    url: (lastEventId) => gatewayUrl(options.baseUrl, path, { ...query, lastEventId }),
+    headers: options.token === undefined ? undefined : { authorization: `Bearer ${options.token}` },
     lastEventId: options.lastEventId,
     initialDelayMs: options.initialDelayMs,
     maxDelayMs: options.maxDelayMs,

@@ -157,7 +157,9 @@ t.test('reconnectDelay grows exponentially, is capped, and jitters in its upper 
 })
 
 t.test('followRegistration drops an update it has already seen after a replay, and reports the connection', async (t) => {
-  const { base, urls } = await sseServer(t, (_req, res, n) => {
+  const authorizations: Array<string | undefined> = []
+  const { base, urls } = await sseServer(t, (req, res, n) => {
+    authorizations.push(req.headers.authorization)
     startStream(res)
     res.write('data: {"type":"connected","timestamp":"1970-01-01T00:00:00.000Z"}\n\n')
     // The replay overlaps what was delivered before the drop: at-least-once delivery.
@@ -182,6 +184,7 @@ t.test('followRegistration drops an update it has already seen after a replay, a
   t.same(connection, [true, false, true, false])
   t.equal(urls[0]!.pathname, '/api/registrations/updates/stream')
   t.equal(urls[0]!.searchParams.get('registrationId'), '42')
-  t.equal(urls[0]!.searchParams.get('token'), 'sub-token')
+  t.equal(urls[0]!.searchParams.get('token'), null, 'the token is not in the URL')
+  t.same(authorizations, ['Bearer sub-token', 'Bearer sub-token'], 'but in the Authorization header of every connection')
   t.equal(urls[1]!.searchParams.get('lastEventId'), '2')
 })

@@ -54,10 +54,38 @@ export const ProviderReferences = Type.Object({
 }, { additionalProperties: false })
 export type ProviderReferences = Static<typeof ProviderReferences>
 
+/** Amounts are stored with two decimals (numeric(14,2)): anything finer would be rounded silently. */
+export const MAX_AMOUNT_DECIMALS = 2
+
+/** True when `amount` has at most `decimals` decimals (as a JSON number is written, not its binary value). */
+export function hasAtMostDecimals (amount: number, decimals: number): boolean {
+  return Number.isFinite(amount) && Number(amount.toFixed(decimals)) === amount
+}
+
+/**
+ * How many decimals an amount in `currency` may have: its ISO 4217 minor unit (0 for JPY or UGX, 2 for
+ * KES), at most MAX_AMOUNT_DECIMALS. Node's ICU knows the minor units; an unknown code gets 2.
+ */
+export function amountDecimalsOf (currency: string): number {
+  try {
+    const digits = new Intl.NumberFormat('en', { style: 'currency', currency }).resolvedOptions().maximumFractionDigits ?? MAX_AMOUNT_DECIMALS
+    return Math.min(MAX_AMOUNT_DECIMALS, digits)
+  } catch {
+    return MAX_AMOUNT_DECIMALS
+  }
+}
+
+/** An order's amount: positive, with at most two decimals, so it is never rounded to 0 or changed when stored. */
+export const OrderAmount = Type.Refine(
+  Type.Number({ exclusiveMinimum: 0, maximum: 1e12, description: `At most ${MAX_AMOUNT_DECIMALS} decimals, fewer for currencies with a smaller minor unit` }),
+  (amount) => hasAtMostDecimals(amount, MAX_AMOUNT_DECIMALS),
+  () => `must have at most ${MAX_AMOUNT_DECIMALS} decimals`
+)
+
 /** `PUT /v1/orders/:orderId`: register or update an order awaiting payment. */
 export const OrderUpsertBody = Type.Object({
   orderNumber: Type.String({ minLength: 1, maxLength: 64 }),
-  totalAmount: Type.Number({ exclusiveMinimum: 0, maximum: 1e12 }),
+  totalAmount: OrderAmount,
   currency: Currency,
   ticketCount: Type.Integer({ minimum: 0, maximum: 100000 }),
   customer: Customer,

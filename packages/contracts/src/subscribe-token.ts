@@ -12,6 +12,9 @@ export interface SubscribeClaims {
 }
 
 const PREFIX = 'hst1'
+/** Unpadded base64url; the signature is exactly one SHA-256 (32 bytes = 43 characters). */
+const PAYLOAD = /^[A-Za-z0-9_-]{1,900}$/
+const SIGNATURE = /^[A-Za-z0-9_-]{43}$/
 
 function mac (secret: string, payload: string): Buffer {
   return createHmac('sha256', secret).update(`${PREFIX}.${payload}`).digest()
@@ -31,7 +34,11 @@ export function verifySubscribeToken (secrets: readonly string[], token: string,
   const parts = token.split('.')
   if (parts.length !== 3 || parts[0] !== PREFIX) return null
   const [, payload, signature] = parts as [string, string, string]
+  // A token is exactly its canonical encoding: base64url decoding skips junk and ignores the spare bits
+  // of the last character, so without this `<token>!!` or a twiddled last letter would verify too.
+  if (!PAYLOAD.test(payload) || !SIGNATURE.test(signature)) return null
   const given = Buffer.from(signature, 'base64url')
+  if (given.toString('base64url') !== signature || Buffer.from(payload, 'base64url').toString('base64url') !== payload) return null
   const signedByUs = secrets.some((secret) => {
     const expected = mac(secret, payload)
     return given.length === expected.length && timingSafeEqual(given, expected)

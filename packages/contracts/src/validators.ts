@@ -2,7 +2,7 @@
 import type { TSchema, Static } from 'typebox'
 import { Compile } from 'typebox/compile'
 import { DarajaStkCallback, PayHeroAfricaCallback, PayHeroV2Callback } from './providers.js'
-import { OrderUpsertBody } from './orders.js'
+import { OrderUpsertBody, amountDecimalsOf, hasAtMostDecimals } from './orders.js'
 import { RegistrationEventBody } from './registrations.js'
 import { StreamEvent } from './events.js'
 import { OrderOutcomeBody } from './backends.js'
@@ -27,6 +27,19 @@ export function compileValidator<S extends TSchema> (schema: S): CompiledValidat
     validate (value: unknown): Validation<Static<S>> {
       if (compiled.Check(value)) return { ok: true, value }
       return { ok: false, errors: describeErrors(compiled.Errors(value)) }
+    }
+  }
+}
+
+/** A validator that also runs `check` (a rule across fields a schema cannot say) on a value the schema accepts. */
+function withCheck<T> (validator: CompiledValidator<T>, check: (value: T) => FieldError | null): CompiledValidator<T> {
+  return {
+    check: (value: unknown): value is T => validator.check(value) && check(value) === null,
+    validate (value: unknown): Validation<T> {
+      const result = validator.validate(value)
+      if (!result.ok) return result
+      const error = check(result.value)
+      return error === null ? result : { ok: false, errors: [error] }
     }
   }
 }
@@ -65,6 +78,10 @@ export const validatePayHeroV2 = compileValidator(PayHeroV2Callback)
 export const validatePayHeroAfrica = compileValidator(PayHeroAfricaCallback)
 export const validateDarajaStk = compileValidator(DarajaStkCallback)
 export const validateOrderOutcome = compileValidator(OrderOutcomeBody)
-export const validateOrderUpsert = compileValidator(OrderUpsertBody)
+export const validateOrderUpsert = withCheck(compileValidator(OrderUpsertBody), (order) => {
+  const decimals = amountDecimalsOf(order.currency)
+  if (hasAtMostDecimals(order.totalAmount, decimals)) return null
+  return { field: '/totalAmount', message: `must have at most ${decimals} decimals in ${order.currency}` }
+})
 export const validateRegistrationEvent = compileValidator(RegistrationEventBody)
 export const validateStreamEvent = compileValidator(StreamEvent)

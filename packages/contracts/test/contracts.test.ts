@@ -56,6 +56,10 @@ const badCases: BadCase[] = [
   { name: 'Daraja metadata item Value as an object', validator: validateDarajaStk, value: (() => { const b = daraja(); b.Body.stkCallback.CallbackMetadata.Item[0].Value = {}; return b })(), field: '/Body/stkCallback/CallbackMetadata/Item/0/Value' },
   { name: 'Daraja huge CheckoutRequestID', validator: validateDarajaStk, value: (() => { const b = daraja(); b.Body.stkCallback.CheckoutRequestID = 'x'.repeat(10_000); return b })(), field: '/Body/stkCallback/CheckoutRequestID' },
   { name: 'order with a negative amount', validator: validateOrderUpsert, value: { ...order(), totalAmount: -1 }, field: '/totalAmount' },
+  { name: 'order with an amount that rounds to 0 (0.004)', validator: validateOrderUpsert, value: { ...order(), totalAmount: 0.004 }, field: '/totalAmount' },
+  { name: 'order with three decimals', validator: validateOrderUpsert, value: { ...order(), totalAmount: 10.005 }, field: '/totalAmount' },
+  { name: 'order in yen with decimals (its minor unit is 0)', validator: validateOrderUpsert, value: { ...order(), currency: 'JPY', totalAmount: 100.5 }, field: '/totalAmount' },
+  { name: 'order in a three-decimal currency with three decimals (stored with two)', validator: validateOrderUpsert, value: { ...order(), currency: 'BHD', totalAmount: 1.234 }, field: '/totalAmount' },
   { name: 'order with a bad email', validator: validateOrderUpsert, value: { ...order(), customer: { ...order().customer, email: 'not-an-email' } }, field: '/customer/email' },
   { name: 'order with an unknown provider', validator: validateOrderUpsert, value: { ...order(), provider: 'paypal' }, field: '/provider' },
   { name: 'order with an extra field', validator: validateOrderUpsert, value: { ...order(), isAdmin: true }, field: '/isAdmin' },
@@ -76,6 +80,9 @@ t.test('malformed bodies are rejected with the failing field named', async (t) =
 
 t.test('a well-formed order upsert and registration events are accepted', async (t) => {
   t.ok(validateOrderUpsert.check(order()))
+  for (const [totalAmount, currency] of [[0.01, 'KES'], [19.99, 'KES'], [0.07, 'KES'], [1234567.89, 'KES'], [999999999999.99, 'USD'], [1500, 'JPY'], [1.23, 'BHD']] as const) {
+    t.ok(validateOrderUpsert.check({ ...order(), totalAmount, currency }), `${currency} ${totalAmount} is accepted`)
+  }
   t.ok(validateRegistrationEvent.check({ type: 'stage', stage: 'core_banking_lookup', status: 'started', message: 'Looking up' }))
   t.ok(validateRegistrationEvent.check({
     type: 'final',

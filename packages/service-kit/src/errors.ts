@@ -6,6 +6,7 @@ export const BadJsonError = createError(ErrorCodes.BAD_JSON, 'Request body is no
 export const ValidationError = createError(ErrorCodes.VALIDATION, '%s', 400)
 export const UnauthorizedError = createError(ErrorCodes.UNAUTHORIZED, '%s', 401)
 export const ForbiddenError = createError(ErrorCodes.FORBIDDEN, '%s', 403)
+export const TooManyHoldsError = createError(ErrorCodes.TOO_MANY_HOLDS, '%s', 429)
 export const NotFoundError = createError(ErrorCodes.NOT_FOUND, '%s', 404)
 export const RouteNotFoundError = createError(ErrorCodes.ROUTE_NOT_FOUND, 'Route %s %s not found', 404)
 export const BodyTooLargeError = createError(ErrorCodes.BODY_TOO_LARGE, 'Request body is larger than %s bytes', 413)

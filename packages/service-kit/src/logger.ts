@@ -3,6 +3,44 @@ import type { FastifyServerOptions } from 'fastify'
 import { randomUUID } from 'node:crypto'
 import { maskText } from './mask.js'
 
+/** Query parameters whose values are secrets, by their decoded, lower-cased name. */
+const SECRET_PARAM = /token|secret|signature|password|apikey|api_key/
+/** A provider segment: a short word (`mpesa`, `payhero`); anything else after `/webhooks/` may be a token. */
+const PROVIDER_SEGMENT = /^[A-Za-z]{1,16}$/
+
+/** Percent-decodes what it can: a malformed escape must not let the rest of a URL through undecoded. */
+function lenientDecode (text: string): string {
+  try {
+    return decodeURIComponent(text)
+  } catch {
+    return text.replace(/%([0-7][0-9A-Fa-f])/g, (_match, hex: string) => String.fromCharCode(parseInt(hex, 16)))
+  }
+}
+
+/**
+ * A request URL as it may be logged: decoded first (percent-encoding, an encoded `/`), then every segment
+ * after `/webhooks/<provider>/` and every value of a token-like query parameter masked, whatever the case
+ * or how often the parameter repeats; emails and phone numbers masked too.
+ */
+export function redactUrl (url: string): string {
+  const queryAt = url.indexOf('?')
+  const segments = lenientDecode(queryAt === -1 ? url : url.slice(0, queryAt)).split('/')
+  const webhooks = segments.findIndex((segment) => segment.toLowerCase() === 'webhooks')
+  if (webhooks !== -1) {
+    for (let i = webhooks + 1; i < segments.length; i++) {
+      const isProvider = i === webhooks + 1 && PROVIDER_SEGMENT.test(segments[i]!)
+      if (!isProvider && segments[i] !== '') segments[i] = '[token]'
+    }
+  }
+  let redacted = segments.join('/')
+  if (queryAt !== -1) {
+    const params = [...new URLSearchParams(url.slice(queryAt + 1))].map(([name, value]) =>
+      `${encodeURIComponent(name)}=${SECRET_PARAM.test(name.toLowerCase()) ? '[token]' : encodeURIComponent(maskText(value))}`)
+    redacted += `?${params.join('&')}`
+  }
+  return maskText(redacted)
+}
+
 export function loggerOptions (level: string, service: string): FastifyServerOptions['logger'] {
   return {
     level,
@@ -11,6 +49,7 @@ export function loggerOptions (level: string, service: string): FastifyServerOpt
       paths: [
         'req.headers.authorization',
         'req.headers["webhook-signature"]',
+        'req.headers.cookie',
         'req.query.token',
         '*.customer.email',
         '*.customer.phone',
@@ -21,9 +60,8 @@ export function loggerOptions (level: string, service: string): FastifyServerOpt
     },
     serializers: {
       req (request: { method: string, url: string, id: string, ip?: string }) {
-        // URLs carry callback tokens and subscribe tokens: log the path only, with secrets cut.
-        const url = request.url.replace(/(\/webhooks\/[a-z]+\/)[^/?]+/, '$1[token]').replace(/([?&]token=)[^&]+/, '$1[token]')
-        return { method: request.method, url: maskText(url), id: request.id, ip: request.ip }
+        // URLs carry callback tokens and subscribe tokens: logged decoded, with the secrets cut.
+        return { method: request.method, url: redactUrl(request.url), id: request.id, ip: request.ip }
       }
     }
   }

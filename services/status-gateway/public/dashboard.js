@@ -4,7 +4,9 @@ import {
 } from './herald-client.js'
 
 const params = new URLSearchParams(window.location.search)
-const baseUrl = params.get('gateway') ?? ''
+// This page talks to the gateway that served it, never to one named in its URL: a link with another
+// gateway would otherwise hand that site the admin token (the page's CSP says `connect-src 'self'` too).
+const baseUrl = ''
 const TOKEN_KEY = 'herald.adminToken'
 const MAX_ACTIVITY = 300
 const MAX_CARDS = 60
@@ -16,6 +18,8 @@ const el = (tag, attrs = {}, ...children) => {
   for (const [name, value] of Object.entries(attrs)) {
     if (value === undefined || value === null) continue
     if (name === 'text') node.textContent = value
+    // Through the CSSOM: the page's Content-Security-Policy refuses style attributes, not this.
+    else if (name === 'style') node.style.cssText = value
     else node.setAttribute(name, value)
   }
   node.append(...children)
@@ -32,7 +36,8 @@ function toneOf (status) {
 }
 const badge = (status) => el('span', { class: 'badge', 'data-tone': toneOf(status), text: status })
 
-// The token comes once in the URL (from `pnpm start`'s output) and then lives in this tab only.
+// The token comes once in the URL (from `pnpm start`'s output), leaves the address bar at once and then
+// lives in this tab only; it travels in Authorization headers, never in a URL the page fetches.
 let token = params.get('token') ?? sessionStorage.getItem(TOKEN_KEY)
 if (params.has('token')) {
   sessionStorage.setItem(TOKEN_KEY, params.get('token'))

@@ -3,10 +3,11 @@ import fp from 'fastify-plugin'
 import type { FastifyInstance } from 'fastify'
 import cors from '@fastify/cors'
 import {
-  commaList, databasePlugin, errorHandlerPlugin, healthPlugin, metricsPlugin, openapiPlugin, redisPlugin
+  commaList, databasePlugin, errorHandlerPlugin, healthPlugin, metricsPlugin, openapiPlugin, redisPlugin, securityHeadersPlugin
 } from '@herald/service-kit'
 import type { GatewayConfig } from './config.js'
 import accessPlugin from './plugins/app/access.js'
+import clientHoldsPlugin from './plugins/app/client-holds.js'
 import gatewayMetricsPlugin from './plugins/app/gateway-metrics.js'
 import statusStorePlugin from './plugins/app/status-store.js'
 import orderWaitersPlugin from './plugins/app/order-waiters.js'
@@ -33,6 +34,7 @@ async function gatewayApp (fastify: FastifyInstance, opts: GatewayAppOptions): P
   const { config } = opts
   fastify.decorate('config', config)
   await fastify.register(errorHandlerPlugin)
+  await fastify.register(securityHeadersPlugin)
   await fastify.register(openapiPlugin, { title: 'Herald status-gateway', description: 'Long-poll and SSE delivery of payment and registration status.' })
   await fastify.register(healthPlugin)
   await fastify.register(metricsPlugin, { service: 'status-gateway' })
@@ -59,6 +61,7 @@ async function gatewayApp (fastify: FastifyInstance, opts: GatewayAppOptions): P
   }
   await fastify.register(accessPlugin)
   await fastify.register(gatewayMetricsPlugin)
+  await fastify.register(clientHoldsPlugin)
   await fastify.register(statusStorePlugin)
   await fastify.register(orderWaitersPlugin)
   await fastify.register(streamFanoutPlugin)

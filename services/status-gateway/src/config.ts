@@ -17,6 +17,11 @@ export const GatewayEnv = Type.Object({
   GATEWAY_ANONYMOUS: Type.Boolean({ default: false }),
   /** Comma list of allowed browser origins; empty disables CORS. */
   GATEWAY_CORS_ORIGINS: Type.String({ default: '' }),
+  /**
+   * Long-polls and SSE streams one client may hold open on a replica, counted by client address and by
+   * token (each on its own); past it a 429 with Retry-After. 0 turns the cap off.
+   */
+  GATEWAY_MAX_HOLDS_PER_CLIENT: Type.Integer({ minimum: 0, default: 100 }),
   LONGPOLL_DEFAULT_TIMEOUT_MS: Type.Integer({ minimum: 1000, default: 60_000 }),
   LONGPOLL_MAX_TIMEOUT_MS: Type.Integer({ minimum: 1000, default: 120_000 }),
   SSE_PING_INTERVAL_MS: Type.Integer({ minimum: 100, default: 30_000 }),

@@ -59,10 +59,59 @@ t.test('anonymous mode lets legacy frontends read status, never the customer', a
   t.match(owner.json(), { customer: { email: 'jane@example.com' } })
 })
 
+t.test('a provider\'s resultDesc naming the payer\'s phone is masked for readers the order is not open to', async (t) => {
+  const { app, prefix } = await buildGateway(t, { GATEWAY_ANONYMOUS: 'true' })
+  const { publisher } = usePublisher(t, prefix)
+  const event = orderEvent('order-desc', 1, 'completed')
+  event.order.payment.resultDesc = 'Payment of KES 1500 from 254708374149 jane@example.com received'
+  await publisher.publish(event)
+  for (const url of ['/api/orders/order-desc', '/api/orders/order-desc/wait']) {
+    const anonymous = (await app.inject({ url })).json()
+    t.notMatch(anonymous.payment.resultDesc, /708374|jane@/, `${url}: masked without a token`)
+    t.match(anonymous.payment.resultDesc, /Payment of KES 1500 from 254\*+149/, `${url}: the rest kept`)
+    const owner = (await app.inject({ url, headers: { authorization: `Bearer ${tokenFor('order', 'order-desc')}` } })).json()
+    t.match(owner.payment.resultDesc, /254708374149/, `${url}: in full for the order's own token`)
+  }
+})
+
+t.test('a subscribe token is exactly its canonical encoding: junk after it is a 401, even in anonymous mode it opens nothing', async (t) => {
+  const { app, prefix, schema } = await buildGateway(t)
+  const { publisher } = usePublisher(t, prefix)
+  await publisher.publish(orderEvent('order-e', 1))
+  const token = tokenFor('order', 'order-e')
+  t.equal((await app.inject({ url: '/api/orders/order-e', headers: { authorization: `Bearer ${token}` } })).statusCode, 200)
+  for (const forged of [`${token}!!`, `${token}=`, `${token}.x`, `${token.slice(0, -1)}${token.at(-1) === 'A' ? 'B' : 'A'}`]) {
+    const res = await app.inject({ url: `/api/orders/order-e?token=${encodeURIComponent(forged)}` })
+    t.equal(res.statusCode, 401, `${forged.slice(-6)}: refused`)
+    t.match(res.json(), { code: 'HERALD_ERR_UNAUTHORIZED' })
+  }
+  const anonymous = await buildGateway(t, { GATEWAY_ANONYMOUS: 'true' }, { schema, prefix })
+  const res = await anonymous.app.inject({ url: `/api/orders/order-e?token=${encodeURIComponent(`${token}!!`)}` })
+  t.match(res.json(), { customer: null }, 'anonymous mode: the status, not the customer')
+})
+
 t.test('CORS answers the configured origins only', async (t) => {
   const { app } = await buildGateway(t, { GATEWAY_CORS_ORIGINS: 'https://shop.example.com, https://admin.example.com' })
   const allowed = await app.inject({ method: 'OPTIONS', url: '/api/orders/x/wait', headers: { origin: 'https://shop.example.com', 'access-control-request-method': 'GET', 'access-control-request-headers': 'authorization' } })
   t.equal(allowed.headers['access-control-allow-origin'], 'https://shop.example.com')
   const other = await app.inject({ url: `/api/orders/x?token=${ADMIN}`, headers: { origin: 'https://evil.example.com' } })
   t.equal(other.headers['access-control-allow-origin'], undefined)
+})
+
+t.test('percent-encoded surrogate bytes in a path or query are a 4xx naming the problem, never a 500', async (t) => {
+  const { app, prefix } = await buildGateway(t)
+  const { publisher } = usePublisher(t, prefix)
+  await publisher.publish(orderEvent('order-s', 1))
+  const cases: Array<[string, number]> = [
+    ['/api/orders/%ED%A0%80', 400],
+    ['/api/orders/a%ED%A0%80b/wait', 400],
+    ['/api/orders/order-s?token=%ED%A0%80', 401],
+    [`/api/registrations/updates/stream?registrationId=%ED%A0%80&token=${ADMIN}`, 400],
+    [`/api/orders/order-s/wait?timeout=0&since=%ED%A0%80&token=${ADMIN}`, 400]
+  ]
+  for (const [url, status] of cases) {
+    const res = await app.inject({ url })
+    t.equal(res.statusCode, status, url)
+    t.match(res.json(), { success: false, code: /^HERALD_ERR_/, error: String }, `${url}: the error body`)
+  }
 })

@@ -1,7 +1,8 @@
 import t from 'tap'
 import { fileURLToPath } from 'node:url'
 import { publicDir } from '../src/routes/dashboard/index.js'
-import { buildGateway } from './helper.js'
+import { buildGateway, listen } from './helper.js'
+import { ADMIN } from './support.js'
 
 t.test('the dashboard is served at / and the demo checkout at /demo/checkout, as HTML that is always revalidated', async (t) => {
   const { app } = await buildGateway(t)
@@ -56,4 +57,48 @@ t.test('public/ is found from the compiled dist/ as from src/: the same folder, 
   const expected = fileURLToPath(new URL('../public/', import.meta.url))
   t.equal(publicDir, expected, 'from src/')
   t.equal(compiled.publicDir, expected, 'from dist/ (what server.js and a `pnpm deploy` folder run)')
+})
+
+t.test('the pages carry a Content-Security-Policy that allows only their own code and origin, and no framing', async (t) => {
+  const { app } = await buildGateway(t)
+  for (const url of ['/', '/index.html', '/demo/checkout', '/demo/checkout.html']) {
+    const res = await app.inject({ method: 'GET', url })
+    t.equal(res.statusCode, 200, url)
+    const csp = String(res.headers['content-security-policy'])
+    t.match(csp, /(^|; )connect-src 'self'(;|$)/, `${url}: fetches and streams go to this origin only`)
+    t.match(csp, /(^|; )frame-ancestors 'none'(;|$)/, `${url}: never framed`)
+    t.match(csp, /(^|; )script-src 'self'( 'sha256-[A-Za-z0-9+/=]+')*(;|$)/, `${url}: no inline script but its own, by hash`)
+    t.notMatch(csp, /unsafe-inline|unsafe-eval|\*/, `${url}: nothing unsafe, no wildcard`)
+    t.equal(res.headers['x-content-type-options'], 'nosniff', url)
+    t.equal(res.headers['referrer-policy'], 'no-referrer', `${url}: no token leaves in a Referer`)
+    t.equal(res.headers['x-frame-options'], 'DENY', url)
+  }
+  const checkout = await app.inject({ method: 'GET', url: '/demo/checkout' })
+  const inline = /<script type="module">([\s\S]*?)<\/script>/.exec(checkout.body)![1]!
+  const { createHash } = await import('node:crypto')
+  t.match(String(checkout.headers['content-security-policy']), `'sha256-${createHash('sha256').update(inline).digest('base64')}'`, 'the checkout\'s inline module is allowed by its hash')
+})
+
+t.test('JSON, SSE and probe answers carry the API headers: nothing loads, nothing frames, nothing sniffs', async (t) => {
+  const { app } = await buildGateway(t)
+  for (const url of ['/healthz', '/api/orders/nope', '/api/stats', '/metrics', '/openapi.json', '/herald-client.js']) {
+    const res = await app.inject({ method: 'GET', url })
+    t.equal(res.headers['x-content-type-options'], 'nosniff', `${url} (${res.statusCode})`)
+    t.equal(res.headers['referrer-policy'], 'no-referrer', url)
+    t.match(String(res.headers['content-security-policy']), /default-src 'none'.*frame-ancestors 'none'/, url)
+    t.equal(res.headers['x-frame-options'], 'DENY', url)
+  }
+})
+
+t.test('an SSE stream carries the API headers next to its own', async (t) => {
+  const { app } = await buildGateway(t)
+  const base = await listen(app)
+  const stop = new AbortController()
+  const res = await fetch(`${base}/api/orders/updates/stream`, { headers: { authorization: `Bearer ${ADMIN}` }, signal: stop.signal })
+  t.equal(res.status, 200)
+  t.match(res.headers.get('content-type'), /^text\/event-stream/)
+  t.equal(res.headers.get('x-content-type-options'), 'nosniff')
+  t.equal(res.headers.get('referrer-policy'), 'no-referrer')
+  t.match(res.headers.get('content-security-policy'), /default-src 'none'/)
+  stop.abort()
 })

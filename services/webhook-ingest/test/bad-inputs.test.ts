@@ -179,6 +179,82 @@ const cases: BadInput[] = [
     error: /NUL/,
     ...signed(JSON.stringify({ type: 'final', status: 'APPROVED', message: 'ok', details: { 'a\u0000b': 1 } }))
   },
+  // Unpaired UTF-16 surrogates: Postgres refuses them in text and jsonb, so each route names the field instead of a 500.
+  {
+    name: 'M-PESA: an unpaired surrogate in ResultDesc',
+    method: 'POST',
+    url: MPESA,
+    headers: JSON_TYPE,
+    status: 400,
+    code: 'HERALD_ERR_VALIDATION',
+    error: /body\/Body\/stkCallback\/ResultDesc contains an unpaired UTF-16 surrogate/,
+    payload: mutate('daraja-stk-success', (b) => { b.Body.stkCallback.ResultDesc = 'x\ud800y' })
+  },
+  {
+    name: 'PayHero v2: an unpaired low surrogate in MpesaReceiptNumber',
+    method: 'POST',
+    url: PAYHERO,
+    headers: JSON_TYPE,
+    status: 400,
+    code: 'HERALD_ERR_VALIDATION',
+    error: /body\/response\/MpesaReceiptNumber contains an unpaired UTF-16 surrogate/,
+    payload: mutate('payhero-legacy-success', (b) => { b.response.MpesaReceiptNumber = 'QK\udc00' })
+  },
+  {
+    name: 'PayHero Africa: an unpaired surrogate in an extra field the schema allows',
+    method: 'POST',
+    url: PAYHERO,
+    headers: JSON_TYPE,
+    status: 400,
+    code: 'HERALD_ERR_VALIDATION',
+    error: /body\/message contains an unpaired UTF-16 surrogate/,
+    payload: mutate('payhero-africa-success', (b) => { b.message = '\ud83d' })
+  },
+  {
+    name: 'orders: an unpaired surrogate in the customer\'s name',
+    method: 'PUT',
+    url: '/v1/orders/ord_1',
+    status: 400,
+    code: 'HERALD_ERR_VALIDATION',
+    error: /body\/customer\/firstName contains an unpaired UTF-16 surrogate/,
+    ...signed(JSON.stringify(orderBody({ customer: { email: 'jane@example.com', firstName: 'Ja\ud800ne', lastName: 'Doe' } })))
+  },
+  {
+    name: 'registrations: an unpaired surrogate in the message',
+    method: 'POST',
+    url: '/v1/registrations/42/events',
+    status: 400,
+    code: 'HERALD_ERR_VALIDATION',
+    error: /body\/message contains an unpaired UTF-16 surrogate/,
+    ...signed(JSON.stringify({ type: 'final', status: 'APPROVED', message: 'x\ud800y' }))
+  },
+  {
+    name: 'registrations: an unpaired surrogate in a key of details',
+    method: 'POST',
+    url: '/v1/registrations/42/events',
+    status: 400,
+    code: 'HERALD_ERR_VALIDATION',
+    error: /body\/details has a key with an unpaired UTF-16 surrogate/,
+    ...signed(JSON.stringify({ type: 'final', status: 'APPROVED', message: 'ok', details: { 'a\udfffb': 1 } }))
+  },
+  {
+    name: 'orders: an amount that would be stored as 0 (0.004)',
+    method: 'PUT',
+    url: '/v1/orders/ord_1',
+    status: 400,
+    code: 'HERALD_ERR_VALIDATION',
+    error: /body\/totalAmount must have at most 2 decimals/,
+    ...signed(JSON.stringify(orderBody({ totalAmount: 0.004 })))
+  },
+  {
+    name: 'orders: an amount with more decimals than its currency has (JPY)',
+    method: 'PUT',
+    url: '/v1/orders/ord_1',
+    status: 400,
+    code: 'HERALD_ERR_VALIDATION',
+    error: /body\/totalAmount must have at most 0 decimals in JPY/,
+    ...signed(JSON.stringify(orderBody({ totalAmount: 100.5, currency: 'JPY' })))
+  },
   {
     name: 'registrations: details nested 10,000 levels deep',
     method: 'POST',
@@ -230,6 +306,16 @@ t.test('bad inputs are answered with the error body and write nothing', async (t
     const { rows } = await app.pgPool.query(`select count(*)::int as n from ${table}`)
     t.equal(rows[0].n, 0, `nothing written to ${table}`)
   }
+})
+
+t.test('text with paired surrogates (emoji) and other scripts is stored and served as sent', async (t) => {
+  const { app } = await buildIngest(t)
+  const message = 'Approved 🎉 — Jürgen, 山田, مرحبا'
+  const payload = JSON.stringify({ type: 'final', status: 'APPROVED', message, details: { '✅': '👍🏽' } })
+  const res = await app.inject({ method: 'POST', url: '/v1/registrations/emoji/events', payload, headers: signedHeaders(payload) })
+  t.equal(res.statusCode, 200, res.body)
+  const { rows } = await app.pgPool.query('select message, details from registration_events where registration_id = $1', ['emoji'])
+  t.same(rows.map((row) => [row.message, row.details]), [[message, { '✅': '👍🏽' }]])
 })
 
 t.test('Postgres down: 503, so the provider retries', async (t) => {

@@ -51,3 +51,19 @@ t.test('an invalid variable stops the process with a message naming it', async (
   t.not(result.status, 0, 'exits non-zero')
   t.match(result.stderr, /PORT/, 'names PORT')
 })
+
+t.test('every answer carries the API security headers: nosniff, no referrer, nothing loads, never framed', async (t) => {
+  const { app } = await buildIngest(t)
+  const answers = [
+    await app.inject({ method: 'GET', url: '/healthz' }),
+    await app.inject({ method: 'GET', url: '/metrics' }),
+    await app.inject({ method: 'POST', url: '/webhooks/mpesa/wrong-token', payload: {} }),
+    await app.inject({ method: 'GET', url: '/nope' })
+  ]
+  for (const res of answers) {
+    t.equal(res.headers['x-content-type-options'], 'nosniff', `${res.statusCode}`)
+    t.equal(res.headers['referrer-policy'], 'no-referrer')
+    t.match(String(res.headers['content-security-policy']), /default-src 'none'.*frame-ancestors 'none'/)
+    t.equal(res.headers['x-frame-options'], 'DENY')
+  }
+})

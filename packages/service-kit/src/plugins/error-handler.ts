@@ -3,6 +3,7 @@ import fp from 'fastify-plugin'
 import type { FastifyError } from 'fastify'
 import { ErrorCodes, type ErrorBody } from '@herald/contracts'
 import { maskErrorForLog } from '../mask.js'
+import { redactUrl } from '../logger.js'
 
 interface ValidationIssue { instancePath?: string, message?: string, params?: Record<string, unknown> }
 
@@ -60,7 +61,7 @@ export default fp(async (fastify) => {
   })
 
   fastify.setNotFoundHandler((request, reply) => {
-    const body: ErrorBody = { success: false, error: `Route ${request.method} ${request.url.split('?')[0]} not found`, code: ErrorCodes.ROUTE_NOT_FOUND }
+    const body: ErrorBody = { success: false, error: `Route ${request.method} ${redactUrl(request.url.split('?')[0]!)} not found`, code: ErrorCodes.ROUTE_NOT_FOUND }
     return reply.code(404).send(body)
   })
 }, { name: 'herald-error-handler' })

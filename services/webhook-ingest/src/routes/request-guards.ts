@@ -12,22 +12,35 @@ export const INGEST_BODY_LIMIT = 64 * 1024
 /** No provider or producer body nests this deep; deeper ones would overflow serialisers further on. */
 export const MAX_JSON_DEPTH = 32
 
+/** A UTF-16 surrogate without its pair (`"\ud800"` in JSON): in `u` mode a well-formed pair is one code point. */
+const LONE_SURROGATE = /\p{Cs}/u
+
+/** Why `text` cannot be stored in Postgres text or jsonb, or null. */
+function unstorableText (text: string): string | null {
+  if (text.includes('\u0000')) return 'a NUL character'
+  if (LONE_SURROGATE.test(text)) return 'an unpaired UTF-16 surrogate'
+  return null
+}
+
 /**
- * Why a parsed body cannot be stored, or null: nesting past MAX_JSON_DEPTH, or a NUL character, which
- * Postgres refuses in text and jsonb. Iterative, so a hostile body cannot overflow the stack here either.
+ * Why a parsed body cannot be stored, or null: nesting past MAX_JSON_DEPTH, or a NUL character or an
+ * unpaired surrogate, which Postgres refuses in text and jsonb (a 500 on every retry otherwise).
+ * Iterative, so a hostile body cannot overflow the stack here either.
  */
 export function unstorableJson (value: unknown): string | null {
   const stack: Array<{ value: unknown, depth: number, path: string }> = [{ value, depth: 0, path: '' }]
   while (stack.length > 0) {
     const item = stack.pop()!
     if (typeof item.value === 'string') {
-      if (item.value.includes('\u0000')) return `body${item.path.slice(0, 200)} contains a NUL character`
+      const problem = unstorableText(item.value)
+      if (problem !== null) return `body${item.path.slice(0, 200)} contains ${problem}`
       continue
     }
     if (item.value === null || typeof item.value !== 'object') continue
     if (item.depth >= MAX_JSON_DEPTH) return `body${item.path.slice(0, 200)} is nested deeper than ${MAX_JSON_DEPTH} levels`
     for (const [key, child] of Object.entries(item.value)) {
-      if (key.includes('\u0000')) return `body${item.path.slice(0, 200)} has a key with a NUL character`
+      const problem = unstorableText(key)
+      if (problem !== null) return `body${item.path.slice(0, 200)} has a key with ${problem}`
       stack.push({ value: child, depth: item.depth + 1, path: `${item.path}/${key}` })
     }
   }

@@ -41,6 +41,12 @@ function createGatewayMetrics (registry: import('prom-client').Registry) {
       help: 'SSE streams currently open.',
       registers: [registry]
     }),
+    holdsRefused: new Counter({
+      name: 'herald_gateway_holds_refused_total',
+      help: 'Long-polls and SSE streams refused with 429: their client address or token held GATEWAY_MAX_HOLDS_PER_CLIENT already.',
+      labelNames: ['by'] as const,
+      registers: [registry]
+    }),
     slowClientDisconnects: new Counter({
       name: 'herald_gateway_sse_slow_client_disconnects_total',
       help: 'SSE clients disconnected because their unsent bytes passed SSE_MAX_BUFFER_BYTES.',

@@ -8,6 +8,7 @@ import {
 } from '@herald/contracts'
 import { orders, registrations } from '@herald/db'
 import { readSnapshot } from '@herald/streams'
+import { maskText } from '@herald/service-kit'
 
 type OrderRow = typeof orders.$inferSelect
 type RegistrationRow = typeof registrations.$inferSelect
@@ -63,9 +64,14 @@ export function newerOrder (a: OrderSnapshot | null, b: OrderSnapshot | null): O
   return b.version > a.version ? b : a
 }
 
-/** The order as a reader may see it: customer details only for a reader the order is open to. */
+/**
+ * The order as a reader may see it: customer details only for a reader the order is open to. The
+ * provider's `resultDesc` is free text that can name the payer's phone number: masked for the others.
+ */
 export function orderForReader (order: OrderSnapshot, showCustomer: boolean): OrderSnapshot {
-  return showCustomer || order.customer === null ? order : { ...order, customer: null }
+  if (showCustomer) return order
+  const resultDesc = order.payment.resultDesc === null ? null : maskText(order.payment.resultDesc)
+  return { ...order, customer: null, payment: { ...order.payment, resultDesc } }
 }
 
 export function createStatusStore (fastify: FastifyInstance) {

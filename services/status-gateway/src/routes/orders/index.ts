@@ -11,7 +11,7 @@ import { isFinalPayment, newerOrder, orderForReader } from '../../plugins/app/st
 const EventStream = Type.String({ description: 'text/event-stream: connected, update (id: <version>), ping, reset, closing' })
 
 const orderRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
-  const { config, statusStore, orderWaiters, streamFanout, access } = fastify
+  const { config, statusStore, orderWaiters, streamFanout, access, holdSlots } = fastify
 
   fastify.get('/api/orders/:orderId', {
     schema: {
@@ -36,7 +36,7 @@ const orderRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
       description: 'Answers at once when the payment is final or the order is newer than `since`; otherwise when it changes, or with the current state (`timedOut: true`) after `timeout` ms.',
       params: OrderIdParams,
       querystring: OrderWaitQuery,
-      response: { 200: OrderWaitResponse, 400: ErrorBody, 401: ErrorBody, 403: ErrorBody, 404: ErrorBody }
+      response: { 200: OrderWaitResponse, 400: ErrorBody, 401: ErrorBody, 403: ErrorBody, 404: ErrorBody, 429: ErrorBody }
     }
   }, async (request, reply) => {
     const { orderId } = request.params
@@ -45,6 +45,7 @@ const orderRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
       throw new ValidationError(`querystring/timeout must be at most ${config.LONGPOLL_MAX_TIMEOUT_MS}`)
     }
     const { showCustomer } = access.authorize(request, 'order', orderId)
+    holdSlots(request, reply)
 
     // Registered before the read: an event that lands during the read is remembered, not lost.
     const waiter = orderWaiters.register(orderId, reply, showCustomer)
@@ -77,12 +78,16 @@ const orderRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
       description: 'Resume with `Last-Event-ID` (or `?lastEventId=`): the missed versions in order, or a `reset` with the current state.',
       params: OrderIdParams,
       querystring: OrderEventsQuery,
-      response: { 200: EventStream, 401: ErrorBody, 403: ErrorBody, 503: ErrorBody }
+      response: { 200: EventStream, 401: ErrorBody, 403: ErrorBody, 404: ErrorBody, 429: ErrorBody, 503: ErrorBody }
     }
   }, async (request, reply) => {
     const { orderId } = request.params
     const { showCustomer } = access.authorize(request, 'order', orderId)
     if (fastify.redis.status !== 'ready') throw new UnavailableError('Live updates are unavailable right now; retry shortly')
+    // An order exists before anyone can follow it (PUT /v1/orders mints its token): a stream for an
+    // unknown id would be held for nothing, so it is a 404, as the long-poll is.
+    if (await statusStore.readOrder(orderId) === null) throw new NotFoundError(`Order ${orderId} not found`)
+    holdSlots(request, reply)
     const client = streamFanout.open(reply, { kind: 'order', entityId: orderId, showCustomer }, {
       history: (afterVersion) => readHistory(fastify.redis, fastify.streamLayout, 'order', orderId, afterVersion),
       snapshot: () => statusStore.readOrder(orderId)
@@ -99,11 +104,12 @@ const orderRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
       description: 'Each update is the order\'s full snapshot, customer included, with `id: <orderId>:<version>`. ' +
         'The feed does not replay: a reconnect with an id gets a `reset` with `data: null` (read the open orders again).',
       querystring: OrderEventsQuery,
-      response: { 200: EventStream, 401: ErrorBody, 403: ErrorBody, 503: ErrorBody }
+      response: { 200: EventStream, 401: ErrorBody, 403: ErrorBody, 429: ErrorBody, 503: ErrorBody }
     }
   }, async (request, reply) => {
     access.authorizeAdmin(request, 'the all-orders feed')
     if (fastify.redis.status !== 'ready') throw new UnavailableError('Live updates are unavailable right now; retry shortly')
+    holdSlots(request, reply)
     const client = streamFanout.open(reply, { kind: 'orders' }, null)
     await client.resume(lastEventIdOf(request.headers['last-event-id'], request.query.lastEventId))
   })

@@ -12,7 +12,7 @@ const entityId = compileValidator(EntityId)
 const EventStream = Type.String({ description: 'text/event-stream: connected, update, ping, reset, closing' })
 
 const registrationRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
-  const { statusStore, streamFanout, access } = fastify
+  const { statusStore, streamFanout, access, holdSlots } = fastify
 
   fastify.get('/api/registrations/:registrationId', {
     schema: {
@@ -37,7 +37,7 @@ const registrationRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
       description: 'With `registrationId`: `id: <version>`, resumable with `Last-Event-ID`. Without it (admin feed): ' +
         '`id: <registrationId>:<version>`; the feed does not replay, a reconnect with an id gets a `reset` with `data: null`.',
       querystring: RegistrationStreamQuery,
-      response: { 200: EventStream, 400: ErrorBody, 401: ErrorBody, 403: ErrorBody, 503: ErrorBody }
+      response: { 200: EventStream, 400: ErrorBody, 401: ErrorBody, 403: ErrorBody, 429: ErrorBody, 503: ErrorBody }
     }
   }, async (request, reply) => {
     const { registrationId } = request.query
@@ -45,6 +45,7 @@ const registrationRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
     if (registrationId === undefined || registrationId === '') {
       access.authorizeAdmin(request, 'the all-registrations feed')
       if (fastify.redis.status !== 'ready') throw new UnavailableError('Live updates are unavailable right now; retry shortly')
+      holdSlots(request, reply)
       const client = streamFanout.open(reply, { kind: 'registrations' }, null)
       await client.resume(lastEventId)
       return
@@ -52,6 +53,8 @@ const registrationRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
     if (!entityId.check(registrationId)) throw new ValidationError('querystring/registrationId is not a valid registration id')
     access.authorize(request, 'registration', registrationId)
     if (fastify.redis.status !== 'ready') throw new UnavailableError('Live updates are unavailable right now; retry shortly')
+    // Not refused when unknown: a registration page subscribes before the first stage is published.
+    holdSlots(request, reply)
     const client = streamFanout.open(reply, { kind: 'registration', entityId: registrationId }, {
       history: (afterVersion) => readHistory(fastify.redis, fastify.streamLayout, 'registration', registrationId, afterVersion),
       snapshot: () => statusStore.readRegistration(registrationId)
