@@ -19,6 +19,7 @@ export const FINAL_STATUSES: readonly FinalStatus[] = ['APPROVED', 'COMPLETED', 
 export const StageName = Type.String({ pattern: '^[a-z][a-z0-9_]{0,63}$' })
 
 export const Details = Type.Record(Type.String({ maxLength: 64 }), Type.Unknown(), { maxProperties: 64 })
+export type Details = Static<typeof Details>
 
 export const ProcessLogEntry = Type.Object({
   stage: StageName,
@@ -27,6 +28,11 @@ export const ProcessLogEntry = Type.Object({
   timestamp: IsoTimestamp
 })
 export type ProcessLogEntry = Static<typeof ProcessLogEntry>
+
+/** The old design's message for a stage reported without one: `started: duplicate_check`. */
+export function stageMessage (stage: string, status: StageStatus, message?: string): string {
+  return message === undefined || message === '' ? `${status}: ${stage}` : message
+}
 
 export const RegistrationStageEventBody = Type.Object({
   type: Type.Literal('stage'),
