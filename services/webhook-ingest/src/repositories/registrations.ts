@@ -2,7 +2,7 @@
 import type pg from 'pg'
 import {
   FINAL_STATUSES, stageMessage, type FinalStatus, type ProcessLogEntry, type RegistrationEventBody, type RegistrationSnapshot,
-  type RegistrationUpdate, type StreamEvent
+  type RegistrationChange, type StreamEvent
 } from '@herald/contracts'
 import { ConflictError, UnauthorizedError } from '@herald/service-kit'
 import { registrationSnapshotOf, type RegistrationRow } from '../snapshots.js'
@@ -79,7 +79,7 @@ export function createRegistrationRepository (pool: pg.Pool) {
         const now = new Date()
         const timestamp = now.toISOString()
         const log = (current.processLog ?? []) as ProcessLogEntry[]
-        let update: RegistrationUpdate
+        let update: RegistrationChange
         let next: Pick<RegistrationRow, 'status' | 'stage' | 'message' | 'details' | 'processLog'>
         if (body.type === 'stage') {
           const entry: ProcessLogEntry = { stage: body.stage, status: body.status, timestamp }
