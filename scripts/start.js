@@ -8,6 +8,7 @@ import { createServer, connect } from 'node:net'
 import { fileURLToPath } from 'node:url'
 import { setTimeout as delay } from 'node:timers/promises'
 import { runMigrations, startEmbeddedPostgres } from '@herald/db'
+import { legacyRedisUrl } from '@herald/service-kit'
 
 const root = fileURLToPath(new URL('..', import.meta.url))
 const dataDir = process.env.HERALD_DATA_DIR ?? `${root}.data`
@@ -48,9 +49,10 @@ function redisAnswers (url) {
 }
 
 async function ensureRedis () {
-  env.REDIS_URL ??= 'redis://127.0.0.1:6379'
+  // The old REDIS_HOST / REDIS_PORT / REDIS_PASSWORD / REDIS_DB, when REDIS_URL is unset.
+  env.REDIS_URL = legacyRedisUrl(env) ?? (env.REDIS_URL || 'redis://127.0.0.1:6379')
   if (env.REDIS_CLUSTER_NODES || await redisAnswers(env.REDIS_URL)) {
-    log(`Redis: ${env.REDIS_URL}`)
+    log(`Redis: ${env.REDIS_URL.replace(/\/\/[^@/]*@/, '//***@')}`)
     return
   }
   if (spawnSync('redis-server', ['--version']).status !== 0) {

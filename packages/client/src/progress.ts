@@ -17,7 +17,8 @@ export interface StageState {
   name: string
   status: StageStatus | 'waiting'
   message: string | undefined
-  timestamp: string | undefined
+  /** Epoch milliseconds of the stage's last update. */
+  timestamp: number | undefined
 }
 
 export interface RegistrationProgress {
@@ -40,11 +41,13 @@ export function registrationProgress (
   for (const name of knownStages) stages.set(name, { name, status: 'waiting', message: undefined, timestamp: undefined })
   let finalStatus: FinalStatus | null = null
   for (const update of updates) {
-    if (isFinalRegistrationStatus(update.status)) {
+    // The old design's rule: any status but PENDING is the verdict.
+    if (update.status !== 'PENDING') {
       finalStatus = update.status
       continue
     }
-    stages.set(update.stage, { name: update.stage, status: update.status, message: update.message, timestamp: update.timestamp })
+    if (update.stage === undefined) continue
+    stages.set(update.stage, { name: update.stage, status: update.stageStatus ?? 'started', message: update.message, timestamp: update.timestamp })
   }
   const list = [...stages.values()]
   const completed = list.filter((stage) => stage.status === 'completed').length
@@ -56,21 +59,23 @@ export function registrationProgress (
 export function updatesFromSnapshot (snapshot: RegistrationSnapshot): RegistrationUpdate[] {
   const updates: RegistrationUpdate[] = snapshot.processLog.map((entry) => ({
     registrationId: snapshot.registrationId,
-    status: entry.status,
+    status: 'PENDING',
     stage: entry.stage,
-    message: entry.message ?? '',
-    timestamp: entry.timestamp
+    stageStatus: entry.status,
+    // The gateway's default for a stage reported without a message.
+    message: entry.message === undefined || entry.message === '' ? `${entry.status}: ${entry.stage}` : entry.message,
+    timestamp: Date.parse(entry.timestamp)
   }))
   if (isFinalRegistrationStatus(snapshot.status)) {
-    updates.push({
+    const final: RegistrationUpdate = {
       registrationId: snapshot.registrationId,
       status: snapshot.status,
-      stage: 'final',
       message: snapshot.message,
-      timestamp: snapshot.updatedAt,
-      details: snapshot.details,
+      timestamp: Date.parse(snapshot.updatedAt),
       processLog: snapshot.processLog
-    })
+    }
+    if (snapshot.details !== undefined) final.details = snapshot.details
+    updates.push(final)
   }
   return updates
 }

@@ -1,8 +1,8 @@
 // React hooks over the follow functions: `@herald/client/react` (React is an optional peer dependency).
-import { useEffect, useMemo, useState } from 'react'
+import { useCallback, useEffect, useMemo, useRef, useState } from 'react'
 import type { OrderSnapshot, RegistrationUpdate } from '@herald/contracts'
 import type { HeraldClientError } from './errors.js'
-import { followOrder, followRegistration, type FollowOptions } from './follow.js'
+import { followAllRegistrations, followOrder, followRegistration, type FollowOptions, type RegistrationHandlers } from './follow.js'
 import { DEFAULT_REGISTRATION_STAGES, orderProgress, registrationProgress, updatesFromSnapshot, type StageState } from './progress.js'
 
 /**
@@ -35,39 +35,100 @@ function withRetrying (error: HeraldClientError, retrying: boolean): HeraldClien
   return Object.assign(error, { retrying })
 }
 
-/** Follows one registration; `registrationId` null or undefined follows nothing (e.g. before it exists). */
-export function useRegistrationUpdates (registrationId: string | null | undefined, options: LiveOptions): RegistrationLiveState {
+/**
+ * The call of the hook Herald replaces: `useRegistrationUpdates({ registrationId, onUpdate, onConnected,
+ * onError, autoConnect })`. Without `registrationId` it follows every registration (an admin token).
+ */
+export interface RegistrationUpdatesOptions extends Partial<LiveOptions> {
+  registrationId?: string | number | null
+  onUpdate?: (update: RegistrationUpdate) => void
+  /** Each time the stream is (re)connected. */
+  onConnected?: () => void
+  onError?: (error: HeraldClientError) => void
+  /** False: nothing is opened until `connect()` is called. Default true. */
+  autoConnect?: boolean
+}
+
+export interface RegistrationUpdatesState extends RegistrationLiveState {
+  /** Opens the stream (after `autoConnect: false`, or after `disconnect()`). */
+  connect: () => void
+  disconnect: () => void
+}
+
+/** Updates kept for the all-registrations feed, which never ends. */
+const MAX_FEED_UPDATES = 1000
+
+/**
+ * Follows one registration, or with the options-object call and no `registrationId` every registration.
+ * The positional call `(registrationId, { baseUrl, token, stages })` follows nothing for a null id.
+ */
+export function useRegistrationUpdates (options: RegistrationUpdatesOptions): RegistrationUpdatesState
+export function useRegistrationUpdates (registrationId: string | null | undefined, options: LiveOptions): RegistrationUpdatesState
+export function useRegistrationUpdates (
+  first: RegistrationUpdatesOptions | string | null | undefined,
+  second?: LiveOptions
+): RegistrationUpdatesState {
+  const legacy = typeof first === 'object' && first !== null
+  const options: RegistrationUpdatesOptions = legacy ? first : { ...second, registrationId: first }
+  const rawId = options.registrationId
+  const registrationId = rawId === null || rawId === undefined ? null : String(rawId)
+  // The old hook followed everything when given no id; the positional call follows nothing.
+  const followsAll = legacy && registrationId === null
+  const follows = followsAll || registrationId !== null
+
   const [isConnected, setConnected] = useState(false)
   const [updates, setUpdates] = useState<RegistrationUpdate[]>([])
   const [error, setError] = useState<LiveState<RegistrationUpdate>['error']>(null)
-  const { baseUrl, token } = options
+  const [active, setActive] = useState(options.autoConnect !== false)
+  // Callbacks change on every render of the caller: read the latest without reconnecting.
+  const callbacks = useRef(options)
+  callbacks.current = options
+  const { baseUrl = '', token } = options
 
   useEffect(() => {
     setUpdates([])
     setError(null)
-    if (registrationId === null || registrationId === undefined) return
-    return followRegistration(registrationId, {
-      onUpdate: (update) => setUpdates((previous) => [...previous, update]),
-      onReset: (snapshot) => setUpdates(snapshot === null ? [] : updatesFromSnapshot(snapshot)),
+    if (!follows || !active) return
+    const followOptions: FollowOptions = { ...callbacks.current, baseUrl, token }
+    const handlers: RegistrationHandlers = {
+      onUpdate: (update) => {
+        setUpdates((previous) => followsAll ? [...previous.slice(1 - MAX_FEED_UPDATES), update] : [...previous, update])
+        callbacks.current.onUpdate?.(update)
+      },
+      onReset: (snapshot) => {
+        // The all-registrations feed has no single snapshot to show: keep what is on screen.
+        if (!followsAll) setUpdates(snapshot === null ? [] : updatesFromSnapshot(snapshot))
+      },
       onConnectionChange: (connected) => {
         setConnected(connected)
-        if (connected) setError(null)
+        if (!connected) return
+        setError(null)
+        callbacks.current.onConnected?.()
       },
-      onError: (failure, willRetry) => setError(withRetrying(failure, willRetry))
-    }, { ...options, lastEventId: FROM_THE_START })
+      onError: (failure, willRetry) => {
+        setError(withRetrying(failure, willRetry))
+        callbacks.current.onError?.(failure)
+      }
+    }
+    if (followsAll) return followAllRegistrations(handlers, followOptions)
+    return followRegistration(registrationId!, handlers, { ...followOptions, lastEventId: FROM_THE_START })
     // Reconnect only when what is followed changes, not when the caller passes a new options object.
-  }, [registrationId, baseUrl, token])
+  }, [registrationId, followsAll, follows, active, baseUrl, token])
 
+  const connect = useCallback(() => setActive(true), [])
+  const disconnect = useCallback(() => setActive(false), [])
   const stages = options.stages ?? DEFAULT_REGISTRATION_STAGES
   const progress = useMemo(() => registrationProgress(updates, stages), [updates, stages])
   return {
-    isConnected,
+    isConnected: isConnected && active && follows,
     latestUpdate: progress.latest,
     updates,
     progress: progress.percent,
     stages: progress.stages,
     finalStatus: progress.finalStatus,
-    error
+    error,
+    connect,
+    disconnect
   }
 }
 

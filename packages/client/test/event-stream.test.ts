@@ -30,9 +30,10 @@ function startStream (res: ServerResponse): void {
   res.flushHeaders()
 }
 
-const update = (registrationId: string, stage: string, status: string) => JSON.stringify({
+const update = (registrationId: string, stage: string, stageStatus: string) => JSON.stringify({
   type: 'update',
-  data: { registrationId, stage, status, message: `${stage} ${status}`, timestamp: new Date(0).toISOString() }
+  data: { registrationId, status: 'PENDING', stage, stageStatus, message: `${stage} ${stageStatus}`, timestamp: 0 },
+  timestamp: 0
 })
 
 async function until (condition: () => boolean, what: string): Promise<void> {
@@ -46,7 +47,7 @@ async function until (condition: () => boolean, what: string): Promise<void> {
 t.test('parses data lines split across writes, keeps ids, and passes each JSON payload once', async (t) => {
   const { base } = await sseServer(t, (_req, res) => {
     startStream(res)
-    res.write(`data: {"type":"connected","timestamp":"${new Date(0).toISOString()}"}\n\n`)
+    res.write('data: {"type":"connected","timestamp":0}\n\n')
     res.write(': a comment the parser ignores\n\nid: 7\nda')
     setTimeout(() => res.write(`ta: ${update('r1', 'duplicate_check', 'started')}\n\n`), 20)
     setTimeout(() => res.write('data: not json\n\n'), 40)
@@ -57,7 +58,7 @@ t.test('parses data lines split across writes, keeps ids, and passes each JSON p
   t.teardown(() => stream.close())
   await until(() => got.length === 3, 'three messages')
   t.equal(got[0]!.message.type, 'connected')
-  t.same(got.slice(1).map((m) => [m.id, m.message.data.status]), [['7', 'started'], ['8', 'completed']])
+  t.same(got.slice(1).map((m) => [m.id, m.message.data.stageStatus]), [['7', 'started'], ['8', 'completed']])
   t.equal(stream.lastEventId, '8')
 })
 
@@ -66,7 +67,7 @@ t.test('after the server ends the stream, it reconnects after closing.retryMs an
     startStream(res)
     if (n === 1) {
       res.write(`id: 3\ndata: ${update('r1', 'core_banking_lookup', 'started')}\n\n`)
-      res.end(`data: {"type":"closing","reason":"shutdown","retryMs":1234,"timestamp":"${new Date(0).toISOString()}"}\n\n`)
+      res.end('data: {"type":"closing","reason":"shutdown","retryMs":1234,"timestamp":0}\n\n')
     } else {
       res.write(`id: 4\ndata: ${update('r1', 'core_banking_lookup', 'completed')}\n\n`)
     }
@@ -114,7 +115,7 @@ t.test('5xx and dropped connections are retried with growing pauses', async (t) 
     }
     if (n === 3) { req.socket.destroy(); return }
     startStream(res)
-    res.write('data: {"type":"connected","timestamp":"1970-01-01T00:00:00.000Z"}\n\n')
+    res.write('data: {"type":"connected","timestamp":0}\n\n')
   })
   const clock = new FakeClock()
   const errors: string[] = []
@@ -136,7 +137,7 @@ t.test('5xx and dropped connections are retried with growing pauses', async (t) 
 t.test('a silent connection is dropped by the idle watchdog and reopened', async (t) => {
   const { base } = await sseServer(t, (_req, res, n) => {
     startStream(res)
-    res.write(`id: ${n}\ndata: {"type":"connected","timestamp":"1970-01-01T00:00:00.000Z"}\n\n`)
+    res.write(`id: ${n}\ndata: {"type":"connected","timestamp":0}\n\n`)
   })
   const clock = new FakeClock()
   const ids: Array<string | undefined> = []
@@ -161,20 +162,20 @@ t.test('followRegistration drops an update it has already seen after a replay, a
   const { base, urls } = await sseServer(t, (req, res, n) => {
     authorizations.push(req.headers.authorization)
     startStream(res)
-    res.write('data: {"type":"connected","timestamp":"1970-01-01T00:00:00.000Z"}\n\n')
+    res.write('data: {"type":"connected","timestamp":0}\n\n')
     // The replay overlaps what was delivered before the drop: at-least-once delivery.
     res.write(`id: 1\ndata: ${update('42', 'duplicate_check', 'started')}\n\n`)
     res.write(`id: 2\ndata: ${update('42', 'duplicate_check', 'completed')}\n\n`)
     if (n === 1) { res.end(); return }
     res.write(`id: 3\ndata: ${update('42', 'core_banking_lookup', 'started')}\n\n`)
-    res.write('data: {"type":"reset","reason":"retention","data":null,"timestamp":"1970-01-01T00:00:00.000Z"}\n\n')
+    res.write('data: {"type":"reset","reason":"retention","data":null,"timestamp":0}\n\n')
   })
   const clock = new FakeClock()
   const seen: string[] = []
   const connection: boolean[] = []
   const resets: string[] = []
   const unsubscribe = followRegistration('42', {
-    onUpdate: (u, id) => seen.push(`${id}:${u.stage}:${u.status}`),
+    onUpdate: (u, id) => seen.push(`${id}:${u.stage}:${u.stageStatus}`),
     onConnectionChange: (c) => connection.push(c),
     onReset: (_snapshot, reason) => resets.push(reason)
   }, { baseUrl: base, token: 'sub-token', clock })

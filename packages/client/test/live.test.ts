@@ -97,9 +97,9 @@ t.test('followRegistration sees every stage in order and resumes after a gateway
   await herald.producer.registrationEvent(id, { type: 'final', status: 'APPROVED', message: 'approved' })
   await until(() => updates.some((u) => u.status === 'APPROVED'), 'the verdict')
 
-  t.same(updates.map((u) => `${u.stage}:${u.status}`), [
-    'duplicate_check:started', 'duplicate_check:completed', 'core_banking_lookup:started',
-    'core_banking_lookup:completed', 'status_update:started', 'final:APPROVED'
+  t.same(updates.map((u) => `${u.status}:${u.stage ?? ''}:${u.stageStatus ?? ''}`), [
+    'PENDING:duplicate_check:started', 'PENDING:duplicate_check:completed', 'PENDING:core_banking_lookup:started',
+    'PENDING:core_banking_lookup:completed', 'PENDING:status_update:started', 'APPROVED::'
   ], 'every event once, in order, across the restart')
   t.same(ids, ['1', '2', '3', '4', '5', '6'])
 })

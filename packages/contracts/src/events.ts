@@ -1,7 +1,7 @@
 // The event envelope the ingest writes to Redis Streams and the gateway reads back.
 import Type, { type Static } from 'typebox'
 import { EntityId, IsoTimestamp, OrderSnapshot } from './orders.js'
-import { RegistrationSnapshot, RegistrationUpdate } from './registrations.js'
+import { RegistrationChange, RegistrationSnapshot } from './registrations.js'
 
 export const EntityType = Type.Union([Type.Literal('order'), Type.Literal('registration')])
 export type EntityType = Static<typeof EntityType>
@@ -26,7 +26,8 @@ export type OrderEvent = Static<typeof OrderEvent>
 export const RegistrationEvent = Type.Object({
   ...EnvelopeBase,
   entityType: Type.Literal('registration'),
-  update: RegistrationUpdate,
+  /** Recorded as is; the gateway turns it into the subscribers' RegistrationUpdate. */
+  update: RegistrationChange,
   registration: RegistrationSnapshot
 })
 export type RegistrationEvent = Static<typeof RegistrationEvent>

@@ -37,6 +37,8 @@ export type PaymentProvider = Static<typeof PaymentProvider>
 export const EntityId = Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$' })
 export const Currency = Type.String({ pattern: '^[A-Z]{3}$' })
 export const IsoTimestamp = Type.String({ format: 'date-time', maxLength: 40 })
+/** Milliseconds since the epoch: the time of every SSE message, as in the designs Herald replaces. */
+export const EpochMillis = Type.Integer({ minimum: 0 })
 
 export const Customer = Type.Object({
   email: Type.String({ format: 'email', maxLength: 254 }),

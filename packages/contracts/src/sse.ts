@@ -1,12 +1,12 @@
-// Server-Sent Events messages, each sent as one `data:` JSON line.
+// Server-Sent Events messages, each sent as one `data:` JSON line; every one carries `timestamp` in epoch ms.
 import Type, { type Static } from 'typebox'
-import { IsoTimestamp, OrderSnapshot } from './orders.js'
+import { EpochMillis, OrderSnapshot } from './orders.js'
 import { RegistrationSnapshot, RegistrationUpdate } from './registrations.js'
 
-export const SseConnected = Type.Object({ type: Type.Literal('connected'), timestamp: IsoTimestamp })
+export const SseConnected = Type.Object({ type: Type.Literal('connected'), timestamp: EpochMillis })
 export type SseConnected = Static<typeof SseConnected>
 
-export const SsePing = Type.Object({ type: Type.Literal('ping'), timestamp: IsoTimestamp })
+export const SsePing = Type.Object({ type: Type.Literal('ping'), timestamp: EpochMillis })
 export type SsePing = Static<typeof SsePing>
 
 export const ResetReason = Type.Union([
@@ -21,11 +21,11 @@ export const SseClosing = Type.Object({
   type: Type.Literal('closing'),
   reason: Type.String(),
   retryMs: Type.Integer({ minimum: 0 }),
-  timestamp: IsoTimestamp
+  timestamp: EpochMillis
 })
 export type SseClosing = Static<typeof SseClosing>
 
-export const RegistrationSseUpdate = Type.Object({ type: Type.Literal('update'), data: RegistrationUpdate })
+export const RegistrationSseUpdate = Type.Object({ type: Type.Literal('update'), data: RegistrationUpdate, timestamp: EpochMillis })
 export type RegistrationSseUpdate = Static<typeof RegistrationSseUpdate>
 
 /** Replay was impossible (id older than retention, or malformed): here is the current state instead. */
@@ -33,21 +33,22 @@ export const RegistrationSseReset = Type.Object({
   type: Type.Literal('reset'),
   reason: ResetReason,
   data: Type.Union([RegistrationSnapshot, Type.Null()]),
-  timestamp: IsoTimestamp
+  timestamp: EpochMillis
 })
 export type RegistrationSseReset = Static<typeof RegistrationSseReset>
 
 export const RegistrationSseMessage = Type.Union([SseConnected, SsePing, SseClosing, RegistrationSseUpdate, RegistrationSseReset])
 export type RegistrationSseMessage = Static<typeof RegistrationSseMessage>
 
-export const OrderSseUpdate = Type.Object({ type: Type.Literal('update'), data: OrderSnapshot })
+/** `timestamp`: when the change happened (the snapshot keeps its ISO `createdAt` and `updatedAt`). */
+export const OrderSseUpdate = Type.Object({ type: Type.Literal('update'), data: OrderSnapshot, timestamp: EpochMillis })
 export type OrderSseUpdate = Static<typeof OrderSseUpdate>
 
 export const OrderSseReset = Type.Object({
   type: Type.Literal('reset'),
   reason: ResetReason,
   data: Type.Union([OrderSnapshot, Type.Null()]),
-  timestamp: IsoTimestamp
+  timestamp: EpochMillis
 })
 export type OrderSseReset = Static<typeof OrderSseReset>
 

@@ -2,7 +2,8 @@ import t from 'tap'
 import { readFileSync, readdirSync } from 'node:fs'
 import {
   validateDarajaStk, validatePayHeroAfrica, validatePayHeroV2, validateOrderUpsert,
-  validateRegistrationEvent, validateStreamEvent, type CompiledValidator
+  validateRegistrationEvent, validateStreamEvent, registrationUpdateOf, compileValidator, RegistrationSseUpdate,
+  type CompiledValidator
 } from '../src/index.js'
 
 const fixturesDir = new URL('./fixtures/', import.meta.url)
@@ -118,4 +119,20 @@ t.test('stream events are validated', async (t) => {
   }
   t.ok(validateStreamEvent.check(event))
   t.notOk(validateStreamEvent.check({ ...event, entityId: 'bad id\nwith newline' }), 'entity ids cannot carry a newline into SSE')
+})
+
+t.test('subscribers get a recorded registration event in the old design\'s shape', async (t) => {
+  const timestamp = '2023-12-13T18:43:20.000Z'
+  const validUpdate = compileValidator(RegistrationSseUpdate)
+  const started = registrationUpdateOf({ registrationId: '42', status: 'started', stage: 'duplicate_check', message: '', timestamp })
+  t.same(started, { registrationId: '42', status: 'PENDING', stage: 'duplicate_check', stageStatus: 'started', message: 'started: duplicate_check', timestamp: 1702493000000 },
+    'PENDING while stages run, the stage\'s own status apart, epoch ms, the old default message (for events recorded without one)')
+  t.same(Object.keys(started), ['registrationId', 'status', 'stage', 'stageStatus', 'message', 'timestamp'])
+  const completed = registrationUpdateOf({ registrationId: '42', status: 'completed', stage: 't24_lookup', message: 'Found 5 accounts', timestamp, details: { accountsFound: 5 } })
+  t.same(completed, { registrationId: '42', status: 'PENDING', stage: 't24_lookup', stageStatus: 'completed', message: 'Found 5 accounts', timestamp: 1702493000000, details: { accountsFound: 5 } })
+  const processLog = [{ stage: 't24_lookup', status: 'completed' as const, timestamp }]
+  const final = registrationUpdateOf({ registrationId: '42', status: 'APPROVED', stage: 'final', message: 'Validation complete', timestamp, details: { accountsFound: 5 }, processLog })
+  t.same(final, { registrationId: '42', status: 'APPROVED', message: 'Validation complete', timestamp: 1702493000000, processLog, details: { accountsFound: 5 } }, 'the verdict has no stage')
+  for (const data of [started, completed, final]) t.ok(validUpdate.check({ type: 'update', data, timestamp: data.timestamp }))
+  t.notOk(validUpdate.check({ type: 'update', data: { ...started, timestamp }, timestamp: 0 }), 'an ISO timestamp is not the wire format')
 })

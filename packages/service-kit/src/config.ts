@@ -31,14 +31,36 @@ export const CommonEnv = {
   HTTP_REQUEST_TIMEOUT_MS: Type.Integer({ minimum: 1000, maximum: 600_000, default: 30_000 })
 }
 
+/** The old services' Redis settings: they build REDIS_URL when it is unset. */
+export const LEGACY_REDIS_VARIABLES = ['REDIS_HOST', 'REDIS_PORT', 'REDIS_PASSWORD', 'REDIS_DB'] as const
+
+const isSet = (value: string | undefined): value is string => value !== undefined && value !== ''
+
+/**
+ * `redis://[:password@]host:port[/db]` from REDIS_HOST (127.0.0.1), REDIS_PORT (6379), REDIS_PASSWORD and
+ * REDIS_DB, as the services Herald replaces were configured; undefined when REDIS_URL is set or none of them is.
+ */
+export function legacyRedisUrl (env: NodeJS.ProcessEnv): string | undefined {
+  if (isSet(env.REDIS_URL) || !LEGACY_REDIS_VARIABLES.some((name) => isSet(env[name]))) return undefined
+  const host = isSet(env.REDIS_HOST) ? env.REDIS_HOST.trim() : '127.0.0.1'
+  if (!/^(?:[A-Za-z0-9._-]+|\[[0-9A-Fa-f:.]+\])$/.test(host)) throw new ConfigError('REDIS_HOST', `must be a host name or an IP address (got ${JSON.stringify(env.REDIS_HOST)})`)
+  const port = isSet(env.REDIS_PORT) ? env.REDIS_PORT.trim() : '6379'
+  if (!/^[0-9]{1,5}$/.test(port) || Number(port) < 1 || Number(port) > 65535) throw new ConfigError('REDIS_PORT', `must be a port number 1-65535 (got ${JSON.stringify(env.REDIS_PORT)})`)
+  const db = isSet(env.REDIS_DB) ? env.REDIS_DB.trim() : ''
+  if (db !== '' && !/^[0-9]{1,5}$/.test(db)) throw new ConfigError('REDIS_DB', `must be a database number (got ${JSON.stringify(env.REDIS_DB)})`)
+  const auth = isSet(env.REDIS_PASSWORD) ? `:${encodeURIComponent(env.REDIS_PASSWORD)}@` : ''
+  return `redis://${auth}${host}:${port}${db === '' ? '' : `/${db}`}`
+}
+
 /**
  * Validates `env` against `schema` (defaults applied, strings converted to numbers and booleans).
  * Unknown variables are ignored; the first bad one throws a ConfigError naming it.
  */
 export function loadConfig<P extends TProperties> (schema: TObject<P>, env: NodeJS.ProcessEnv = process.env): Static<TObject<P>> {
   const input: Record<string, unknown> = {}
+  const legacyRedis = 'REDIS_URL' in schema.properties ? legacyRedisUrl(env) : undefined
   for (const key of Object.keys(schema.properties)) {
-    const raw = env[key]
+    const raw = key === 'REDIS_URL' ? legacyRedis ?? env[key] : env[key]
     if (raw !== undefined && raw !== '') input[key] = raw
     else if (raw === '' && (schema.properties[key] as { default?: unknown }).default === '') input[key] = ''
   }

@@ -1,6 +1,7 @@
 import t from 'tap'
 import Type from 'typebox'
-import { CommonEnv, ConfigError, commaList, loadConfig } from '../src/index.js'
+import { Redis } from 'ioredis'
+import { CommonEnv, ConfigError, commaList, legacyRedisUrl, loadConfig } from '../src/index.js'
 
 const Schema = Type.Object({
   ...CommonEnv,
@@ -64,4 +65,24 @@ t.test('commaList trims and drops empty items', async (t) => {
   t.same(commaList(' a, b,,c '), ['a', 'b', 'c'])
   t.same(commaList(undefined), [])
   t.same(commaList(''), [])
+})
+
+t.test('without REDIS_URL the old REDIS_HOST, REDIS_PORT, REDIS_PASSWORD and REDIS_DB build it', async (t) => {
+  t.equal(loadConfig(Schema, { ...base, REDIS_HOST: 'redis', REDIS_PORT: '6380' }).REDIS_URL, 'redis://redis:6380')
+  t.equal(loadConfig(Schema, { ...base, REDIS_HOST: 'cache.internal' }).REDIS_URL, 'redis://cache.internal:6379', 'the port defaults to 6379')
+  t.equal(loadConfig(Schema, { ...base, REDIS_PASSWORD: 'secret' }).REDIS_URL, 'redis://:secret@127.0.0.1:6379', 'the host defaults to 127.0.0.1')
+  t.equal(loadConfig(Schema, { ...base, REDIS_URL: 'redis://wins:1', REDIS_HOST: 'ignored' }).REDIS_URL, 'redis://wins:1', 'REDIS_URL wins')
+  t.equal(legacyRedisUrl({ REDIS_HOST: '', REDIS_PORT: '' }), undefined, 'empty counts as unset')
+
+  const url = loadConfig(Schema, { ...base, REDIS_HOST: '10.0.0.5', REDIS_PORT: '6390', REDIS_PASSWORD: 'p@ss:w/rd %', REDIS_DB: '2' }).REDIS_URL
+  // What the Redis client makes of it: the password survives its special characters.
+  const client = new Redis(url, { lazyConnect: true })
+  t.teardown(() => client.disconnect())
+  t.match(client.options, { host: '10.0.0.5', port: 6390, password: 'p@ss:w/rd %', db: 2 })
+
+  const variableOf = (env: NodeJS.ProcessEnv) => (t.throws(() => loadConfig(Schema, { ...base, ...env })) as ConfigError).variable
+  t.equal(variableOf({ REDIS_PORT: 'tcp://10.0.0.1:6379' }), 'REDIS_PORT')
+  t.equal(variableOf({ REDIS_PORT: '0' }), 'REDIS_PORT')
+  t.equal(variableOf({ REDIS_HOST: 'redis:6379' }), 'REDIS_HOST')
+  t.equal(variableOf({ REDIS_HOST: 'redis', REDIS_DB: 'one' }), 'REDIS_DB')
 })

@@ -1,6 +1,6 @@
-// Talks to the ingest the way real producers do: signed internal calls and unsigned provider callbacks.
-import { randomUUID } from 'node:crypto'
-import { Webhook } from 'standardwebhooks'
+// Talks to the ingest the way real producers do: signed internal calls through @herald/producer, and
+// unsigned provider callbacks. Records every call's status and latency for the summary.
+import { createProducer, HeraldProducerError, type Producer } from '@herald/producer'
 import type {
   DarajaStkCallback, OrderUpsertBody, OrderUpsertResponse, PayHeroAfricaCallback, PayHeroV2Callback,
   RegistrationEventBody, RegistrationEventResponse
@@ -17,62 +17,64 @@ export interface CallResult<T> {
 
 export class HeraldProducer {
   readonly #target: HeraldTarget
-  readonly #webhook: Webhook
+  readonly #producer: Producer
   /** Every call's status and latency, for the summary. */
   readonly calls: Array<{ kind: string, status: number, ms: number }> = []
 
   constructor (target: HeraldTarget) {
     this.#target = target
-    this.#webhook = new Webhook(target.internalWebhookSecret)
+    this.#producer = createProducer({ url: target.ingestUrl, secret: target.internalWebhookSecret, timeoutMs: 30_000 })
   }
 
   upsertOrder (orderId: string, body: OrderUpsertBody): Promise<CallResult<OrderUpsertResponse>> {
-    return this.#signed('order', 'PUT', `/v1/orders/${encodeURIComponent(orderId)}`, body)
+    return this.#timed('order', () => this.#signed(() => this.#producer.upsertOrder(orderId, body)))
   }
 
   registrationEvent (registrationId: string, body: RegistrationEventBody): Promise<CallResult<RegistrationEventResponse>> {
-    return this.#signed('registration', 'POST', `/v1/registrations/${encodeURIComponent(registrationId)}/events`, body)
+    return this.#timed('registration', () => this.#signed(() => this.#producer.registrationEvent(registrationId, body)))
   }
 
   payheroCallback (body: PayHeroV2Callback | PayHeroAfricaCallback): Promise<CallResult<unknown>> {
-    return this.#send('payhero', 'POST', `/webhooks/payhero/${this.#target.payheroCallbackToken}`, JSON.stringify(body), {})
+    return this.#timed('payhero', () => this.#callback(`/webhooks/payhero/${this.#target.payheroCallbackToken}`, body))
   }
 
   mpesaCallback (body: DarajaStkCallback): Promise<CallResult<unknown>> {
-    return this.#send('mpesa', 'POST', `/webhooks/mpesa/${this.#target.mpesaCallbackToken}`, JSON.stringify(body), {})
+    return this.#timed('mpesa', () => this.#callback(`/webhooks/mpesa/${this.#target.mpesaCallbackToken}`, body))
   }
 
-  #signed<T> (kind: string, method: string, path: string, body: unknown): Promise<CallResult<T>> {
-    const payload = JSON.stringify(body)
-    const id = `msg_${randomUUID()}`
-    const timestamp = new Date()
-    return this.#send(kind, method, path, payload, {
-      'webhook-id': id,
-      'webhook-timestamp': String(Math.floor(timestamp.getTime() / 1000)),
-      'webhook-signature': this.#webhook.sign(id, timestamp, payload)
+  /** Providers send once and retry on their own schedule: one unsigned attempt. */
+  async #callback (path: string, body: unknown): Promise<Omit<CallResult<unknown>, 'ms'>> {
+    const response = await fetch(`${this.#target.ingestUrl}${path}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+      signal: AbortSignal.timeout(30_000)
     })
+    const answer: unknown = await response.json().catch(() => undefined)
+    if (response.ok) return { status: response.status, body: answer, code: undefined }
+    return { status: response.status, body: undefined, code: (answer as { code?: string } | undefined)?.code ?? `HTTP_${response.status}` }
   }
 
-  async #send<T> (kind: string, method: string, path: string, payload: string, headers: Record<string, string>): Promise<CallResult<T>> {
-    const started = performance.now()
-    let status = 0
-    let body: unknown
+  /** Signed calls go through @herald/producer (retries included); the result says how the call ended. */
+  async #signed<T> (call: () => Promise<T>): Promise<Omit<CallResult<T>, 'ms'>> {
     try {
-      const response = await fetch(`${this.#target.ingestUrl}${path}`, {
-        method,
-        headers: { 'content-type': 'application/json', ...headers },
-        body: payload,
-        signal: AbortSignal.timeout(30_000)
-      })
-      status = response.status
-      body = await response.json().catch(() => undefined)
+      return { status: 200, body: await call(), code: undefined }
+    } catch (err) {
+      if (!(err instanceof HeraldProducerError)) throw err
+      return { status: err.status ?? 0, body: undefined, code: err.code }
+    }
+  }
+
+  async #timed<T> (kind: string, call: () => Promise<Omit<CallResult<T>, 'ms'>>): Promise<CallResult<T>> {
+    const started = performance.now()
+    let result: Omit<CallResult<T>, 'ms'>
+    try {
+      result = await call()
     } catch {
-      status = 0 // unreachable or timed out
+      result = { status: 0, body: undefined, code: 'NETWORK' } // unreachable or timed out
     }
     const ms = performance.now() - started
-    this.calls.push({ kind, status, ms })
-    const ok = status >= 200 && status < 300
-    const code = ok ? undefined : (body as { code?: string } | undefined)?.code ?? (status === 0 ? 'NETWORK' : `HTTP_${status}`)
-    return { status, body: ok ? body as T : undefined, code, ms }
+    this.calls.push({ kind, status: result.status, ms })
+    return { ...result, ms }
   }
 }

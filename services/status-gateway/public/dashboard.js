@@ -25,7 +25,8 @@ const el = (tag, attrs = {}, ...children) => {
   node.append(...children)
   return node
 }
-const clock = (iso) => new Date(iso).toLocaleTimeString([], { hour12: false })
+// ISO strings (snapshots) and epoch milliseconds (SSE messages) alike.
+const clock = (at) => new Date(at).toLocaleTimeString([], { hour12: false })
 const money = (amount, currency) => `${currency} ${Number(amount).toLocaleString()}`
 
 function toneOf (status) {
@@ -50,6 +51,12 @@ const registrations = new Map() // id -> { updates, updatedAt }
 const orders = new Map() // id -> snapshot
 const filters = { id: '', status: '', orders: true, registrations: true }
 let eventsSeen = 0
+
+/** An activity row of a registration update: the stage's own status while it runs, else the verdict. */
+function activityOf (update) {
+  if (update.status !== 'PENDING') return { status: update.status, message: update.message }
+  return { status: update.stageStatus, message: `${update.stage.replaceAll('_', ' ')}: ${update.message}` }
+}
 
 function registrationStatus (entry) {
   const progress = registrationProgress(entry.updates)
@@ -144,7 +151,8 @@ function connect () {
         entry.updates.push(update)
         entry.updatedAt = Date.now()
         registrations.set(update.registrationId, entry)
-        addActivity('registration', update.registrationId, update.status, `${update.stage.replaceAll('_', ' ')}: ${update.message}`, update.timestamp)
+        const activity = activityOf(update)
+        addActivity('registration', update.registrationId, activity.status, activity.message, update.timestamp)
         renderRegistrations()
       },
       onReset (snapshot) {
@@ -191,7 +199,8 @@ async function resyncRegistrations () {
     const known = entry.updates.length
     entry.updates = updatesFromSnapshot(snapshot)
     for (const update of entry.updates.slice(known)) {
-      addActivity('registration', id, update.status, `${update.stage.replaceAll('_', ' ')}: ${update.message} (caught up)`, update.timestamp)
+      const activity = activityOf(update)
+      addActivity('registration', id, activity.status, `${activity.message} (caught up)`, update.timestamp)
     }
   }))
   renderRegistrations()

@@ -1,6 +1,6 @@
 export { default as ingestApp, type IngestAppOptions } from './app.js'
 export { loadIngestConfig, IngestEnv, type IngestConfig } from './config.js'
-export { signStandardWebhook, StandardWebhookVerifier, type StandardWebhookHeaders } from './auth/standard-webhooks.js'
+export { StandardWebhookVerifier, type StandardWebhookHeaders } from './auth/standard-webhooks.js'
 export { pathTokenMatches } from './auth/path-token.js'
 export { SourceIpPolicy } from './auth/source-ip.js'
 export { orderSnapshotOf, registrationSnapshotOf, type OrderRow, type RegistrationRow } from './snapshots.js'

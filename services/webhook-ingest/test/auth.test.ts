@@ -1,7 +1,8 @@
 import t from 'tap'
 import { pathTokenMatches } from '../src/auth/path-token.js'
 import { SourceIpPolicy } from '../src/auth/source-ip.js'
-import { StandardWebhookVerifier, signStandardWebhook } from '../src/auth/standard-webhooks.js'
+import { signStandardWebhook } from '@herald/producer'
+import { StandardWebhookVerifier } from '../src/auth/standard-webhooks.js'
 import { INTERNAL_SECRET } from './helper.js'
 
 t.test('path tokens match exactly, whatever the length of the guess', async (t) => {

@@ -8,7 +8,7 @@ import { StreamLayout, createRedisClient, parseStreamEntries, type RedisClient, 
 import type { OrderUpsertBody } from '@herald/contracts'
 import ingestApp from '../src/app.js'
 import { loadIngestConfig, type IngestConfig } from '../src/config.js'
-import { signStandardWebhook } from '../src/auth/standard-webhooks.js'
+import { signStandardWebhook } from '@herald/producer'
 
 interface TestContext { teardown (fn: () => unknown): void, name: string }
 

@@ -1,5 +1,5 @@
-// Internal producers sign per Standard Webhooks (HMAC-SHA256 over id.timestamp.body, whsec_ secrets).
-import { randomUUID } from 'node:crypto'
+// Internal producers sign per Standard Webhooks (HMAC-SHA256 over id.timestamp.body, whsec_ secrets);
+// @herald/producer is the signing side.
 import { Webhook, WebhookVerificationError } from 'standardwebhooks'
 
 // A type alias, not an interface: it must fit where headers are a string record.
@@ -50,18 +50,4 @@ export class StandardWebhookVerifier {
 
 function single (value: string | string[] | undefined): string | undefined {
   return Array.isArray(value) ? value[0] : value
-}
-
-/**
- * Signs a request body for Herald's internal endpoints: for producers, simulators and benchmarks.
- * `body` must be sent byte for byte as signed.
- */
-export function signStandardWebhook (secret: string, body: string, options: { id?: string, timestamp?: Date } = {}): StandardWebhookHeaders {
-  const id = options.id ?? `msg_${randomUUID()}`
-  const timestamp = options.timestamp ?? new Date()
-  return {
-    'webhook-id': id,
-    'webhook-timestamp': String(Math.floor(timestamp.getTime() / 1000)),
-    'webhook-signature': new Webhook(secret).sign(id, timestamp, body)
-  }
 }

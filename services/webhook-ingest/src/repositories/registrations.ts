@@ -1,8 +1,8 @@
 // Registration stage and final-status events: one transaction per event, keyed by webhook-id.
 import type pg from 'pg'
 import {
-  FINAL_STATUSES, type FinalStatus, type ProcessLogEntry, type RegistrationEventBody, type RegistrationSnapshot,
-  type RegistrationUpdate, type StreamEvent
+  FINAL_STATUSES, stageMessage, type FinalStatus, type ProcessLogEntry, type RegistrationEventBody, type RegistrationSnapshot,
+  type RegistrationChange, type StreamEvent
 } from '@herald/contracts'
 import { ConflictError, UnauthorizedError } from '@herald/service-kit'
 import { registrationSnapshotOf, type RegistrationRow } from '../snapshots.js'
@@ -79,14 +79,15 @@ export function createRegistrationRepository (pool: pg.Pool) {
         const now = new Date()
         const timestamp = now.toISOString()
         const log = (current.processLog ?? []) as ProcessLogEntry[]
-        let update: RegistrationUpdate
+        let update: RegistrationChange
         let next: Pick<RegistrationRow, 'status' | 'stage' | 'message' | 'details' | 'processLog'>
         if (body.type === 'stage') {
           const entry: ProcessLogEntry = { stage: body.stage, status: body.status, timestamp }
           if (body.message !== undefined) entry.message = body.message
-          update = { registrationId, status: body.status, stage: body.stage, message: body.message ?? '', timestamp }
+          const message = stageMessage(body.stage, body.status, body.message)
+          update = { registrationId, status: body.status, stage: body.stage, message, timestamp }
           if (body.details !== undefined) update.details = body.details
-          next = { status: 'PROCESSING', stage: body.stage, message: body.message ?? '', details: body.details ?? current.details, processLog: [...log, entry] }
+          next = { status: 'PROCESSING', stage: body.stage, message, details: body.details ?? current.details, processLog: [...log, entry] }
         } else {
           const processLog = body.processLog ?? log
           update = { registrationId, status: body.status, stage: 'final', message: body.message, timestamp, processLog }

@@ -4,7 +4,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { createParser, type EventSourceMessage } from 'eventsource-parser'
 import type { DarajaStkCallback, OrderUpsertBody, RegistrationEventBody } from '@herald/contracts'
 import { TEST_SECRETS } from '@herald/service-kit/testing'
-import { signStandardWebhook } from '@herald/webhook-ingest'
+import { signStandardWebhook } from '@herald/producer'
 
 export const INTERNAL_SECRET = TEST_SECRETS.INTERNAL_WEBHOOK_SECRETS.split(',')[0]!
 

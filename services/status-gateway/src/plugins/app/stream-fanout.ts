@@ -2,7 +2,7 @@
 import fp from 'fastify-plugin'
 import type { FastifyBaseLogger, FastifyReply } from 'fastify'
 import type { ServerResponse } from 'node:http'
-import type { OrderSnapshot, RegistrationSnapshot, ResetReason, StreamEvent } from '@herald/contracts'
+import { registrationUpdateOf, type OrderSnapshot, type RegistrationSnapshot, type ResetReason, type StreamEvent } from '@herald/contracts'
 import type { HistoryRead } from '@herald/streams'
 import { orderForReader } from './status-store.js'
 import { secondsSince, type GatewayMetrics } from './gateway-metrics.js'
@@ -61,15 +61,22 @@ class EventFrames {
   for (feed: SseFeed): string {
     const event = this.event
     if (event.entityType === 'order') {
+      const timestamp = Date.parse(event.occurredAt)
       // The admin feed is read with the admin token: customer details included.
-      if (feed.kind === 'orders') return (this.#adminFeed ??= frame({ type: 'update', data: event.order }, `${event.entityId}:${event.version}`))
+      if (feed.kind === 'orders') return (this.#adminFeed ??= frame({ type: 'update', data: event.order, timestamp }, `${event.entityId}:${event.version}`))
       if (feed.kind !== 'order') return ''
-      if (feed.showCustomer) return (this.#withCustomer ??= frame({ type: 'update', data: event.order }, String(event.version)))
-      return (this.#withoutCustomer ??= frame({ type: 'update', data: orderForReader(event.order, false) }, String(event.version)))
+      if (feed.showCustomer) return (this.#withCustomer ??= frame({ type: 'update', data: event.order, timestamp }, String(event.version)))
+      return (this.#withoutCustomer ??= frame({ type: 'update', data: orderForReader(event.order, false), timestamp }, String(event.version)))
     }
-    if (feed.kind === 'registrations') return (this.#adminFeed ??= frame({ type: 'update', data: event.update }, `${event.entityId}:${event.version}`))
+    if (feed.kind === 'registrations') return (this.#adminFeed ??= frame(this.#registrationUpdate(), `${event.entityId}:${event.version}`))
     if (feed.kind !== 'registration') return ''
-    return (this.#entity ??= frame({ type: 'update', data: event.update }, String(event.version)))
+    return (this.#entity ??= frame(this.#registrationUpdate(), String(event.version)))
+  }
+
+  /** The old design's update message: PENDING stages and the verdict, epoch-ms timestamps. */
+  #registrationUpdate (): unknown {
+    const data = registrationUpdateOf((this.event as Extract<StreamEvent, { entityType: 'registration' }>).update)
+    return { type: 'update', data, timestamp: data.timestamp }
   }
 }
 
@@ -226,14 +233,14 @@ export class SseClient {
   #reset (reason: ResetReason, snapshot: OrderSnapshot | RegistrationSnapshot | null): void {
     let data: OrderSnapshot | RegistrationSnapshot | null = snapshot
     if (this.feed.kind === 'order' && snapshot !== null) data = orderForReader(snapshot as OrderSnapshot, this.feed.showCustomer)
-    this.write(frame({ type: 'reset', reason, data, timestamp: new Date().toISOString() }))
+    this.write(frame({ type: 'reset', reason, data, timestamp: Date.now() }))
   }
 
   /** Ends the stream with a `closing` message and a `retry:` hint. Idempotent. */
   close (reason: string): void {
     if (this.#closed) return
     const retryMs = this.owner.retryMs
-    this.write(frame({ type: 'closing', reason, retryMs, timestamp: new Date().toISOString() }, undefined, retryMs))
+    this.write(frame({ type: 'closing', reason, retryMs, timestamp: Date.now() }, undefined, retryMs))
     this.#closed = true
     this.raw.end()
     this.owner.remove(this)
@@ -313,7 +320,7 @@ export class StreamFanout {
     clients.add(client)
     this.#size++
     this.metrics.activeSseStreams.inc()
-    client.write(frame({ type: 'connected', timestamp: new Date().toISOString() }))
+    client.write(frame({ type: 'connected', timestamp: Date.now() }))
     return client
   }
 
@@ -352,7 +359,7 @@ export class StreamFanout {
 
   #pingAll (): void {
     if (this.#size === 0) return
-    const ping = frame({ type: 'ping', timestamp: new Date().toISOString() })
+    const ping = frame({ type: 'ping', timestamp: Date.now() })
     for (const clients of [...this.#index.values()]) {
       for (const client of [...clients]) client.write(ping)
     }

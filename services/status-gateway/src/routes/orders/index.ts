@@ -2,13 +2,17 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import Type from 'typebox'
 import {
-  ErrorBody, OrderEventsQuery, OrderIdParams, OrderSnapshotResponse, OrderWaitQuery, OrderWaitResponse
+  ErrorBody, OrderEventsQuery, OrderIdParams, OrderSnapshotResponse, OrderSseMessage, OrderWaitQuery, OrderWaitResponse
 } from '@herald/contracts'
 import { NotFoundError, UnavailableError, ValidationError } from '@herald/service-kit'
 import { readHistory } from '@herald/streams'
 import { isFinalPayment, newerOrder, orderForReader } from '../../plugins/app/status-store.js'
 
-const EventStream = Type.String({ description: 'text/event-stream: connected, update (id: <version>), ping, reset, closing' })
+/** Each `data:` line is one of these messages (documented per message in the OpenAPI document). */
+const EventStream = {
+  description: 'text/event-stream: connected, update (id: <version>), ping, reset, closing; every message has `timestamp` in epoch ms',
+  content: { 'text/event-stream': { schema: OrderSseMessage } }
+}
 
 const orderRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   const { config, statusStore, orderWaiters, streamFanout, access, holdSlots } = fastify

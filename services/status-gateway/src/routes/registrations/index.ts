@@ -2,14 +2,19 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import Type from 'typebox'
 import {
-  EntityId, ErrorBody, compileValidator, RegistrationIdParams, RegistrationSnapshotResponse, RegistrationStreamQuery
+  EntityId, ErrorBody, compileValidator, RegistrationIdParams, RegistrationSnapshotResponse, RegistrationSseMessage,
+  RegistrationStreamQuery
 } from '@herald/contracts'
 import { NotFoundError, UnavailableError, ValidationError } from '@herald/service-kit'
 import { readHistory } from '@herald/streams'
 import { lastEventIdOf } from '../orders/index.js'
 
 const entityId = compileValidator(EntityId)
-const EventStream = Type.String({ description: 'text/event-stream: connected, update, ping, reset, closing' })
+/** Each `data:` line is one of these messages (documented per message in the OpenAPI document). */
+const EventStream = {
+  description: 'text/event-stream: connected, update, ping, reset, closing; every message has `timestamp` in epoch ms',
+  content: { 'text/event-stream': { schema: RegistrationSseMessage } }
+}
 
 const registrationRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   const { statusStore, streamFanout, access, holdSlots } = fastify
