@@ -88,7 +88,9 @@ if (chromiumMissing !== false) {
       const fetch = window.fetch.bind(window)
       window.fetch = (input, init) => {
         const url = String(input instanceof Request ? input.url : input)
-        if (url.includes('/updates/stream')) w.streamRequests.push(url)
+        // The token travels in the Authorization header: record it beside the URL to tell the probes apart.
+        const headers = new Headers(input instanceof Request ? input.headers : init?.headers)
+        if (url.includes('/updates/stream')) w.streamRequests.push(`${url} ${headers.get('authorization') ?? ''}`)
         return fetch(input, init)
       }
     }, { gateway: herald.gatewayUrl, registrationId: 42, token: first.body!.subscribeToken, adminToken: herald.adminToken })
