@@ -28,7 +28,9 @@ export const CommonEnv = {
   HERALD_STREAM_RETENTION_MS: Type.Integer({ minimum: 60_000, default: 24 * 3600_000 }),
   SHUTDOWN_GRACE_MS: Type.Integer({ minimum: 0, maximum: 600_000, default: 10_000 }),
   /** How long a client may take to send a whole request (slow-loris guard); held responses are not bounded by it. */
-  HTTP_REQUEST_TIMEOUT_MS: Type.Integer({ minimum: 1000, maximum: 600_000, default: 30_000 })
+  HTTP_REQUEST_TIMEOUT_MS: Type.Integer({ minimum: 1000, maximum: 600_000, default: 30_000 }),
+  /** The commit the build came from, for `*_build_info{commit}` (set by the image build). */
+  HERALD_BUILD_COMMIT: Type.String({ default: 'unknown', pattern: '^[A-Za-z0-9._-]{1,64}$' })
 }
 
 /** The old services' Redis settings: they build REDIS_URL when it is unset. */

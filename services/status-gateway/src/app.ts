@@ -3,7 +3,7 @@ import fp from 'fastify-plugin'
 import type { FastifyInstance } from 'fastify'
 import cors from '@fastify/cors'
 import {
-  commaList, databasePlugin, errorHandlerPlugin, healthPlugin, metricsPlugin, openapiPlugin, redisPlugin, securityHeadersPlugin
+  commaList, databasePlugin, errorHandlerPlugin, healthPlugin, metricsPlugin, openapiPlugin, packageVersion, redisPlugin, securityHeadersPlugin
 } from '@herald/service-kit'
 import type { GatewayConfig } from './config.js'
 import accessPlugin from './plugins/app/access.js'
@@ -37,7 +37,14 @@ async function gatewayApp (fastify: FastifyInstance, opts: GatewayAppOptions): P
   await fastify.register(securityHeadersPlugin)
   await fastify.register(openapiPlugin, { title: 'Herald status-gateway', description: 'Long-poll and SSE delivery of payment and registration status.' })
   await fastify.register(healthPlugin)
-  await fastify.register(metricsPlugin, { service: 'status-gateway' })
+  await fastify.register(metricsPlugin, {
+    service: 'status-gateway',
+    namespace: 'herald_gateway',
+    version: packageVersion(new URL('../package.json', import.meta.url)),
+    commit: config.HERALD_BUILD_COMMIT,
+    // Held responses: observed as holds, apart from request durations.
+    holdRoutes: ['/api/orders/:orderId/wait', '/api/orders/:orderId/events', '/api/orders/updates/stream', '/api/registrations/updates/stream']
+  })
   // Either dependency alone keeps the gateway useful (Redis: everything; Postgres: long-polls and snapshots
   // in degraded mode), so /readyz turns 503 only when both are down: a Redis outage must not take every
   // gateway out of the Service and turn degraded answers into none.

@@ -2,7 +2,7 @@
 import fp from 'fastify-plugin'
 import type { FastifyInstance } from 'fastify'
 import {
-  commaList, databasePlugin, errorHandlerPlugin, healthPlugin, metricsPlugin, openapiPlugin, redisPlugin, securityHeadersPlugin
+  commaList, databasePlugin, errorHandlerPlugin, healthPlugin, metricsPlugin, openapiPlugin, packageVersion, redisPlugin, securityHeadersPlugin
 } from '@herald/service-kit'
 import type { IngestConfig } from './config.js'
 import { StandardWebhookVerifier } from './auth/standard-webhooks.js'
@@ -46,7 +46,12 @@ async function ingestApp (fastify: FastifyInstance, opts: IngestAppOptions): Pro
   await fastify.register(securityHeadersPlugin)
   await fastify.register(openapiPlugin, { title: 'Herald webhook-ingest', description: 'Verified, idempotent intake of payment callbacks and registration events.' })
   await fastify.register(healthPlugin)
-  await fastify.register(metricsPlugin, { service: 'webhook-ingest' })
+  await fastify.register(metricsPlugin, {
+    service: 'webhook-ingest',
+    namespace: 'herald_ingest',
+    version: packageVersion(new URL('../package.json', import.meta.url)),
+    commit: config.HERALD_BUILD_COMMIT
+  })
   await fastify.register(databasePlugin, { url: config.DATABASE_URL, schema: opts.databaseSchema, max: config.PG_POOL_MAX, applicationName: 'herald-webhook-ingest' })
   // Redis down, callbacks still go into the outbox and reach the streams later: the ingest stays in its
   // Service (200 `degraded`) instead of turning providers away. Postgres is required.

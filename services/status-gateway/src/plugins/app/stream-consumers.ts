@@ -74,6 +74,12 @@ export default fp(async (fastify) => {
     registers: [fastify.metricsRegistry]
   })
   new Gauge({ // eslint-disable-line no-new
+    name: 'herald_gateway_stream_consumers_reading',
+    help: 'Shard consumers of this replica connected and reading (0: it delivers nothing live).',
+    registers: [fastify.metricsRegistry],
+    collect () { this.set(consumers.filter((consumer) => consumer.connected).length) }
+  })
+  new Gauge({ // eslint-disable-line no-new
     name: 'herald_gateway_stream_lag',
     help: 'Entries of a shard stream not yet delivered to a consumer group (XINFO GROUPS lag).',
     labelNames: lagLabels,

@@ -6,7 +6,7 @@ import {
   DarajaAck, DarajaStkCallback, ErrorBody, PayHeroAck, PayHeroCallback, validateDarajaStk,
   validatePayHeroAfrica, validatePayHeroV2, type PayHeroAfricaCallback, type PayHeroV2Callback
 } from '@herald/contracts'
-import { ForbiddenError, ValidationError, commaList } from '@herald/service-kit'
+import { ForbiddenError, ValidationError, commaList, refusedFor } from '@herald/service-kit'
 import { SourceIpPolicy } from '../../auth/source-ip.js'
 import { fromDarajaStk, fromPayHeroAfrica, fromPayHeroV2, referenceLockNames, type ProviderCallback } from '../../payments/callbacks.js'
 import { createOrderRepository, type CallbackResult } from '../../repositories/orders.js'
@@ -74,7 +74,7 @@ const webhookRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
     onRequest: [
       async (request) => {
         const ip = clientIp(request)
-        if (!sourceIps.allows(ip)) throw new ForbiddenError(`Source address ${ip} may not call this webhook`)
+        if (!sourceIps.allows(ip)) throw refusedFor(new ForbiddenError(`Source address ${ip} may not call this webhook`), 'ip_not_allowed')
       },
       requirePathToken(config.MPESA_CALLBACK_TOKEN)
     ],
