@@ -19,6 +19,8 @@ export const CommonEnv = {
     Type.Literal('fatal'), Type.Literal('error'), Type.Literal('warn'),
     Type.Literal('info'), Type.Literal('debug'), Type.Literal('trace'), Type.Literal('silent')
   ], { default: 'info' }),
+  /** `pretty`: human-readable lines through pino-pretty (`pnpm start` sets it); `json` everywhere else. */
+  LOG_FORMAT: Type.Union([Type.Literal('json'), Type.Literal('pretty')], { default: 'json' }),
   REDIS_URL: Type.String({ default: 'redis://127.0.0.1:6379', pattern: '^(redis|rediss|rediss?\\+cluster)://' }),
   REDIS_CLUSTER_NODES: Type.String({ default: '', pattern: '^$|^[^,:\\s]+:[0-9]+(,[^,:\\s]+:[0-9]+)*$' }),
   DATABASE_URL: Type.String({ pattern: '^postgres(ql)?://' }),

@@ -1,9 +1,10 @@
 // Runs a service: builds Fastify with Herald's logger and timeouts, listens, and closes with grace.
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify'
 import closeWithGrace from 'close-with-grace'
+import type { DestinationStream } from 'pino'
 import { TypeBoxValidatorCompiler, type TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { ErrorCodes, type ErrorBody } from '@herald/contracts'
-import { loggerOptions, requestIdOptions } from './logger.js'
+import { loggerOptions, requestIdOptions, type LogFormat } from './logger.js'
 import { ConfigError } from './config.js'
 
 /** Longer than any id the contracts accept (128), so an over-long id is a validation 400 naming it. */
@@ -28,6 +29,10 @@ function answerFrameworkError (error: Error & { code?: string }, request: Fastif
 export interface ServerSettings {
   service: string
   logLevel: string
+  /** JSON lines unless `pretty` (LOG_FORMAT). */
+  logFormat?: LogFormat
+  /** Where log lines go instead of stdout (tests). */
+  logStream?: DestinationStream
   bodyLimit?: number
   /** How long a request's headers may take to arrive (slow-loris guard). */
   requestTimeoutMs?: number
@@ -37,7 +42,7 @@ export interface ServerSettings {
 export function createFastify (settings: ServerSettings, extra: Partial<FastifyServerOptions> = {}) {
   const requestTimeout = settings.requestTimeoutMs ?? 30_000
   return Fastify({
-    logger: loggerOptions(settings.logLevel, settings.service),
+    logger: loggerOptions(settings.logLevel, settings.service, settings.logFormat, settings.logStream),
     ...requestIdOptions,
     bodyLimit: settings.bodyLimit ?? 64 * 1024,
     trustProxy: false,

@@ -45,3 +45,5 @@ export const TEST_SECRETS = {
   SUBSCRIBE_TOKEN_SECRET: 'test-subscribe-token-secret-0123',
   ADMIN_TOKEN: 'test-admin-token-0123456789'
 }
+
+export { captureLogLines, checkedLogStream, duplicateKeys } from './log-lines.js'

@@ -1,6 +1,6 @@
 // Builds the gateway app for one test on its own Postgres schema and Redis prefix; closed in teardown.
 import { createFastify } from '@herald/service-kit'
-import { TEST_DATABASE_URL, TEST_REDIS_URL, TEST_SECRETS, useTestPrefix, useTestSchema } from '@herald/service-kit/testing'
+import { TEST_DATABASE_URL, TEST_REDIS_URL, TEST_SECRETS, checkedLogStream, useTestPrefix, useTestSchema } from '@herald/service-kit/testing'
 import gatewayApp from '../src/app.js'
 import { loadGatewayConfig, type GatewayConfig } from '../src/config.js'
 
@@ -20,7 +20,12 @@ export interface SharedStorage {
 }
 
 async function build (config: GatewayConfig, schema: string) {
-  const app = createFastify({ service: 'status-gateway', logLevel: process.env.TEST_LOG_LEVEL ?? 'silent' })
+  // Every test app logs at debug into a stream that checks each line: no line may repeat a key.
+  const logs = checkedLogStream(process.env.TEST_LOG_LEVEL !== undefined)
+  const app = createFastify({ service: 'status-gateway', logLevel: process.env.TEST_LOG_LEVEL ?? 'debug', logStream: logs.stream })
+  app.addHook('onClose', async () => {
+    if (logs.problems.length > 0) throw new Error(`log lines with repeated keys:\n${logs.problems.slice(0, 5).join('\n')}`)
+  })
   await app.register(gatewayApp, { config, databaseSchema: schema })
   await app.ready()
   return app

@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs'
 import { once } from 'node:events'
 import { createServer } from 'node:net'
 import { createFastify } from '@herald/service-kit'
-import { TEST_DATABASE_URL, TEST_REDIS_URL, TEST_SECRETS, useTestPrefix, useTestSchema } from '@herald/service-kit/testing'
+import { TEST_DATABASE_URL, TEST_REDIS_URL, TEST_SECRETS, checkedLogStream, useTestPrefix, useTestSchema } from '@herald/service-kit/testing'
 import { StreamLayout, createRedisClient, parseStreamEntries, type RedisClient, type StreamEntry } from '@herald/streams'
 import type { OrderUpsertBody } from '@herald/contracts'
 import ingestApp from '../src/app.js'
@@ -30,7 +30,12 @@ export interface BuildOptions {
 }
 
 async function build (config: IngestConfig, schema: string, options: BuildOptions) {
-  const app = createFastify({ service: 'webhook-ingest', logLevel: process.env.TEST_LOG_LEVEL ?? 'silent' })
+  // Every test app logs at debug into a stream that checks each line: no line may repeat a key.
+  const logs = checkedLogStream(process.env.TEST_LOG_LEVEL !== undefined)
+  const app = createFastify({ service: 'webhook-ingest', logLevel: process.env.TEST_LOG_LEVEL ?? 'debug', logStream: logs.stream })
+  app.addHook('onClose', async () => {
+    if (logs.problems.length > 0) throw new Error(`log lines with repeated keys:\n${logs.problems.slice(0, 5).join('\n')}`)
+  })
   await app.register(ingestApp, { config, databaseSchema: schema, publishing: options.publishing ?? true, deliveries: options.deliveries })
   await app.ready()
   return app

@@ -22,7 +22,8 @@ declare module 'fastify' {
 
 export default fp(async (fastify) => {
   const { config, streamLayout: layout, redisOptions } = fastify
-  const log = fastify.log.child({ component: 'stream-consumers' })
+  // Each class names its own `component`: a child of a child would repeat the key in every line.
+  const log = fastify.log
   const group = groupNameOf(config.HERALD_INSTANCE_ID)
 
   const dispatch = (event: StreamEvent): void => {
