@@ -75,7 +75,13 @@ export function loggerOptions (level: string, service: string, format: LogFormat
   }
 }
 
+/** A caller's request id is kept when it is a plain token: it lands in logs and answers as given. */
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/
+
 export const requestIdOptions = {
-  requestIdHeader: 'x-request-id',
-  genReqId: () => randomUUID()
+  requestIdHeader: false,
+  genReqId: (request: { headers: Record<string, string | string[] | undefined> }) => {
+    const given = request.headers['x-request-id']
+    return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID()
+  }
 } satisfies Partial<FastifyServerOptions>

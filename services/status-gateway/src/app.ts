@@ -3,7 +3,7 @@ import fp from 'fastify-plugin'
 import type { FastifyInstance } from 'fastify'
 import cors from '@fastify/cors'
 import {
-  commaList, databasePlugin, errorHandlerPlugin, healthPlugin, metricsPlugin, openapiPlugin, packageVersion, redisPlugin, securityHeadersPlugin
+  commaList, databasePlugin, errorHandlerPlugin, healthPlugin, metricsPlugin, openapiPlugin, packageVersion, redisPlugin, requestIdPlugin, securityHeadersPlugin
 } from '@herald/service-kit'
 import type { GatewayConfig } from './config.js'
 import accessPlugin from './plugins/app/access.js'
@@ -34,6 +34,7 @@ async function gatewayApp (fastify: FastifyInstance, opts: GatewayAppOptions): P
   const { config } = opts
   fastify.decorate('config', config)
   await fastify.register(errorHandlerPlugin)
+  await fastify.register(requestIdPlugin)
   await fastify.register(securityHeadersPlugin)
   await fastify.register(openapiPlugin, { title: 'Herald status-gateway', description: 'Long-poll and SSE delivery of payment and registration status.' })
   await fastify.register(healthPlugin)
@@ -62,7 +63,8 @@ async function gatewayApp (fastify: FastifyInstance, opts: GatewayAppOptions): P
     await fastify.register(cors, {
       origin: origins,
       methods: ['GET'],
-      allowedHeaders: ['Authorization', 'Last-Event-ID', 'Content-Type'],
+      allowedHeaders: ['Authorization', 'Last-Event-ID', 'Content-Type', 'X-Request-Id'],
+      exposedHeaders: ['X-Request-Id'],
       maxAge: 600
     })
   }

@@ -2,7 +2,7 @@
 import fp from 'fastify-plugin'
 import type { FastifyInstance } from 'fastify'
 import {
-  commaList, databasePlugin, errorHandlerPlugin, healthPlugin, metricsPlugin, openapiPlugin, packageVersion, redisPlugin, securityHeadersPlugin
+  commaList, databasePlugin, errorHandlerPlugin, healthPlugin, metricsPlugin, openapiPlugin, packageVersion, redisPlugin, requestIdPlugin, securityHeadersPlugin
 } from '@herald/service-kit'
 import type { IngestConfig } from './config.js'
 import { StandardWebhookVerifier } from './auth/standard-webhooks.js'
@@ -43,6 +43,7 @@ async function ingestApp (fastify: FastifyInstance, opts: IngestAppOptions): Pro
   fastify.decorate('config', config)
   fastify.decorate('standardWebhookVerifier', new StandardWebhookVerifier(commaList(config.INTERNAL_WEBHOOK_SECRETS)))
   await fastify.register(errorHandlerPlugin)
+  await fastify.register(requestIdPlugin)
   await fastify.register(securityHeadersPlugin)
   await fastify.register(openapiPlugin, { title: 'Herald webhook-ingest', description: 'Verified, idempotent intake of payment callbacks and registration events.' })
   await fastify.register(healthPlugin)
