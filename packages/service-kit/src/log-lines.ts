@@ -79,12 +79,16 @@ export function captureLogLines (): { stream: Writable, lines: string[] } {
  * A log stream for test apps: checks every line for repeated keys (kept in `problems`) and echoes lines
  * to stdout when `echo` is set (TEST_LOG_LEVEL), so a test run proves its logs are well-formed.
  */
-export function checkedLogStream (echo: boolean): { stream: Writable, problems: string[] } {
+export function checkedLogStream (echo: boolean): { stream: Writable, problems: string[], lines: string[] } {
   const problems: string[] = []
+  // The latest lines, for tests that look for one; bounded so a long test does not grow without end.
+  const lines: string[] = []
   const stream = lineStream((line) => {
     if (echo) process.stdout.write(`${line}\n`)
+    lines.push(line)
+    if (lines.length > 5000) lines.splice(0, 1000)
     const repeated = duplicateKeys(line)
     if (repeated.length > 0) problems.push(`${repeated.join(', ')} repeated in ${line.slice(0, 300)}`)
   })
-  return { stream, problems }
+  return { stream, problems, lines }
 }

@@ -19,6 +19,13 @@ export interface SharedStorage {
   prefix: string
 }
 
+const logLinesOf = new WeakMap<object, string[]>()
+
+/** The latest log lines of a test app (JSON, debug level and up unless TEST_LOG_LEVEL says otherwise). */
+export function logLines (app: object): string[] {
+  return logLinesOf.get(app) ?? []
+}
+
 async function build (config: GatewayConfig, schema: string) {
   // Every test app logs at debug into a stream that checks each line: no line may repeat a key.
   const logs = checkedLogStream(process.env.TEST_LOG_LEVEL !== undefined)
@@ -26,6 +33,7 @@ async function build (config: GatewayConfig, schema: string) {
   app.addHook('onClose', async () => {
     if (logs.problems.length > 0) throw new Error(`log lines with repeated keys:\n${logs.problems.slice(0, 5).join('\n')}`)
   })
+  logLinesOf.set(app, logs.lines)
   await app.register(gatewayApp, { config, databaseSchema: schema })
   await app.ready()
   return app

@@ -177,8 +177,10 @@ export class OutboxRelay {
     try {
       await client.query('begin')
       const { rows } = await client.query<OutboxRow>(
-        `select id::text, entity_type, entity_id, version, payload from outbox
-         where published_at is null order by id limit $1 for update skip locked`,
+        // The event goes out with the id of the request that wrote it (the immediate publish has it in hand).
+        `select id::text, entity_type, entity_id, version,
+           case when request_id is null then payload else jsonb_set(payload, '{requestId}', to_jsonb(request_id)) end as payload
+         from outbox where published_at is null order by id limit $1 for update skip locked`,
         [this.#batchSize]
       )
       reportLocked(rows.length)

@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto'
 import type pg from 'pg'
 import type { StreamEvent } from '@herald/contracts'
-import { ConflictError, UnavailableError } from '@herald/service-kit'
+import { ConflictError, UnavailableError, currentRequestId } from '@herald/service-kit'
 
 /** A pooled connection inside `begin … commit`. */
 export type Transaction = pg.PoolClient
@@ -53,7 +53,10 @@ export async function inTransaction<T> (pool: pg.Pool, work: (tx: Transaction) =
   // A connection whose rollback failed is in an unknown state: the pool must discard it, not reuse it.
   let discard: Error | undefined
   try {
-    await client.query('begin')
+    // The request id rides along in the transaction, where the outbox's request_id default reads it
+    // (one round trip; the id is a plain token, see requestIdOptions).
+    const requestId = currentRequestId()
+    await client.query(requestId === undefined ? 'begin' : `begin; select set_config('herald.request_id', '${requestId.replaceAll("'", "''")}', true)`)
     const result = await work(client)
     await client.query('commit')
     return result
@@ -141,7 +144,8 @@ export const appendedEventColumns = (type: string, id: string): string =>
   array(select id::text from outbox where entity_type = ${type} and entity_id = ${id} and published_at is null order by id limit 16) as "waitingBefore"`
 
 export function stampedEvent (event: UnstampedEvent, appended: AppendedEvent): StreamEvent {
-  return { ...event, eventId: appended.eventId } as StreamEvent
+  const requestId = currentRequestId()
+  return { ...event, eventId: appended.eventId, ...(requestId !== undefined ? { requestId } : {}) } as StreamEvent
 }
 
 export interface StoredReceipt { entityType: string, entityId: string, response: unknown }

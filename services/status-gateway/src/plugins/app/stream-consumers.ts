@@ -27,7 +27,7 @@ export default fp(async (fastify) => {
   const group = groupNameOf(config.HERALD_INSTANCE_ID)
 
   const dispatch = (event: StreamEvent): void => {
-    if (event.entityType === 'order') fastify.orderWaiters.notify(event.order, event.occurredAt)
+    if (event.entityType === 'order') fastify.orderWaiters.notify(event.order, event.occurredAt, event.requestId)
     fastify.streamFanout.publish(event)
   }
 

@@ -154,6 +154,7 @@ export class SseClient {
   #deliver (event: StreamEvent, frames: EventFrames): void {
     if (!this.write(frames.for(this.feed))) return
     if (event.version > this.lastVersion) this.lastVersion = event.version
+    this.#log.debug({ entityType: event.entityType, entityId: event.entityId, version: event.version, eventRequestId: event.requestId }, 'SSE update written')
     const latency = secondsSince(event.occurredAt)
     if (latency !== null) this.owner.metrics.deliveryLatency.observe({ channel: 'sse' }, latency)
   }
