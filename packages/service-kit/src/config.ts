@@ -32,6 +32,8 @@ export const CommonEnv = {
   /** How long a client may take to send a whole request (slow-loris guard); held responses are not bounded by it. */
   HTTP_REQUEST_TIMEOUT_MS: Type.Integer({ minimum: 1000, maximum: 600_000, default: 30_000 }),
   /** The commit the build came from, for `*_build_info{commit}` (set by the image build). */
+  /** Where OpenTelemetry spans go (OTLP over HTTP, e.g. `http://collector:4318`); empty: tracing off. */
+  OTEL_EXPORTER_OTLP_ENDPOINT: Type.String({ default: '', pattern: '^$|^https?://' }),
   HERALD_BUILD_COMMIT: Type.String({ default: 'unknown', pattern: '^[A-Za-z0-9._-]{1,64}$' })
 }
 

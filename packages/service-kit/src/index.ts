@@ -8,6 +8,7 @@ export { default as healthPlugin, type ReadinessCheck, type ReadinessOptions } f
 export { default as metricsPlugin, packageVersion, type MetricsOptions } from './plugins/metrics.js'
 export * from './refusals.js'
 export { default as requestIdPlugin, currentRequestId } from './plugins/request-id.js'
+export { default as tracingPlugin, type TracingOptions } from './plugins/tracing.js'
 export { default as openapiPlugin } from './plugins/openapi.js'
 export { default as securityHeadersPlugin } from './plugins/security-headers.js'
 export { default as redisPlugin, type RedisPluginOptions } from './plugins/redis.js'

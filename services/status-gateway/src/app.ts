@@ -3,7 +3,7 @@ import fp from 'fastify-plugin'
 import type { FastifyInstance } from 'fastify'
 import cors from '@fastify/cors'
 import {
-  commaList, databasePlugin, errorHandlerPlugin, healthPlugin, metricsPlugin, openapiPlugin, packageVersion, redisPlugin, requestIdPlugin, securityHeadersPlugin
+  commaList, databasePlugin, errorHandlerPlugin, healthPlugin, metricsPlugin, openapiPlugin, packageVersion, redisPlugin, requestIdPlugin, securityHeadersPlugin, tracingPlugin
 } from '@herald/service-kit'
 import type { GatewayConfig } from './config.js'
 import accessPlugin from './plugins/app/access.js'
@@ -33,6 +33,9 @@ declare module 'fastify' {
 async function gatewayApp (fastify: FastifyInstance, opts: GatewayAppOptions): Promise<void> {
   const { config } = opts
   fastify.decorate('config', config)
+  const version = packageVersion(new URL('../package.json', import.meta.url))
+  // First, so every route and hook registered after it is traced.
+  await fastify.register(tracingPlugin, { service: 'status-gateway', version, endpoint: config.OTEL_EXPORTER_OTLP_ENDPOINT })
   await fastify.register(errorHandlerPlugin)
   await fastify.register(requestIdPlugin)
   await fastify.register(securityHeadersPlugin)
@@ -41,7 +44,7 @@ async function gatewayApp (fastify: FastifyInstance, opts: GatewayAppOptions): P
   await fastify.register(metricsPlugin, {
     service: 'status-gateway',
     namespace: 'herald_gateway',
-    version: packageVersion(new URL('../package.json', import.meta.url)),
+    version,
     commit: config.HERALD_BUILD_COMMIT,
     // Held responses: observed as holds, apart from request durations.
     holdRoutes: ['/api/orders/:orderId/wait', '/api/orders/:orderId/events', '/api/orders/updates/stream', '/api/registrations/updates/stream']

@@ -2,7 +2,7 @@
 import fp from 'fastify-plugin'
 import type { FastifyInstance } from 'fastify'
 import {
-  commaList, databasePlugin, errorHandlerPlugin, healthPlugin, metricsPlugin, openapiPlugin, packageVersion, redisPlugin, requestIdPlugin, securityHeadersPlugin
+  commaList, databasePlugin, errorHandlerPlugin, healthPlugin, metricsPlugin, openapiPlugin, packageVersion, redisPlugin, requestIdPlugin, securityHeadersPlugin, tracingPlugin
 } from '@herald/service-kit'
 import type { IngestConfig } from './config.js'
 import { StandardWebhookVerifier } from './auth/standard-webhooks.js'
@@ -42,6 +42,9 @@ async function ingestApp (fastify: FastifyInstance, opts: IngestAppOptions): Pro
   const { config } = opts
   fastify.decorate('config', config)
   fastify.decorate('standardWebhookVerifier', new StandardWebhookVerifier(commaList(config.INTERNAL_WEBHOOK_SECRETS)))
+  const version = packageVersion(new URL('../package.json', import.meta.url))
+  // First, so every route and hook registered after it is traced.
+  await fastify.register(tracingPlugin, { service: 'webhook-ingest', version, endpoint: config.OTEL_EXPORTER_OTLP_ENDPOINT })
   await fastify.register(errorHandlerPlugin)
   await fastify.register(requestIdPlugin)
   await fastify.register(securityHeadersPlugin)
@@ -50,7 +53,7 @@ async function ingestApp (fastify: FastifyInstance, opts: IngestAppOptions): Pro
   await fastify.register(metricsPlugin, {
     service: 'webhook-ingest',
     namespace: 'herald_ingest',
-    version: packageVersion(new URL('../package.json', import.meta.url)),
+    version,
     commit: config.HERALD_BUILD_COMMIT
   })
   await fastify.register(databasePlugin, { url: config.DATABASE_URL, schema: opts.databaseSchema, max: config.PG_POOL_MAX, applicationName: 'herald-webhook-ingest' })
