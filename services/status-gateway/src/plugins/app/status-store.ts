@@ -3,12 +3,12 @@ import fp from 'fastify-plugin'
 import type { FastifyInstance } from 'fastify'
 import { inArray, eq } from 'drizzle-orm'
 import {
-  FINAL_PAYMENT_STATUSES, type OrderSnapshot, type PaymentOutcome, type PaymentProvider, type PaymentStatus,
+  type OrderSnapshot, type PaymentOutcome, type PaymentProvider, type PaymentStatus,
   type OrderStatus, type RegistrationSnapshot, type RegistrationOverallStatus, type ProcessLogEntry
 } from '@herald/contracts'
 import { orders, registrations } from '@herald/db'
 import { readSnapshot } from '@herald/streams'
-import { maskText } from '@herald/service-kit'
+import { isFinalPayment, newerOrder } from '../../orders/order-view.js'
 
 type OrderRow = typeof orders.$inferSelect
 type RegistrationRow = typeof registrations.$inferSelect
@@ -51,27 +51,6 @@ export function registrationSnapshotFromRow (row: RegistrationRow): Registration
   }
   if (row.details !== null && typeof row.details === 'object') snapshot.details = row.details as Record<string, unknown>
   return snapshot
-}
-
-export function isFinalPayment (order: OrderSnapshot): boolean {
-  return FINAL_PAYMENT_STATUSES.includes(order.paymentStatus)
-}
-
-/** The newer of two states of one order (by version); either may be missing. */
-export function newerOrder (a: OrderSnapshot | null, b: OrderSnapshot | null): OrderSnapshot | null {
-  if (a === null) return b
-  if (b === null) return a
-  return b.version > a.version ? b : a
-}
-
-/**
- * The order as a reader may see it: customer details only for a reader the order is open to. The
- * provider's `resultDesc` is free text that can name the payer's phone number: masked for the others.
- */
-export function orderForReader (order: OrderSnapshot, showCustomer: boolean): OrderSnapshot {
-  if (showCustomer) return order
-  const resultDesc = order.payment.resultDesc === null ? null : maskText(order.payment.resultDesc)
-  return { ...order, customer: null, payment: { ...order.payment, resultDesc } }
 }
 
 export function createStatusStore (fastify: FastifyInstance) {
