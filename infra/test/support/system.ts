@@ -38,15 +38,7 @@ async function portIsFree (port: number): Promise<boolean> {
   }
 }
 
-export async function freePort (): Promise<number> {
-  const server = createServer()
-  server.listen(0, '127.0.0.1')
-  await once(server, 'listening')
-  const { port } = server.address() as { port: number }
-  server.close()
-  await once(server, 'close')
-  return port
-}
+export { freePort } from '@herald/service-kit/testing'
 
 export interface LocalRedisCluster {
   /** `host:port` of every master, as REDIS_CLUSTER_NODES takes them. */
