@@ -3,19 +3,47 @@ import { isDatabaseUnavailable, orderSnapshotOf, registrationSnapshotOf, type Or
 
 const at = new Date('2026-03-01T10:00:00.000Z')
 const orderRow: OrderRow = {
-  id: 'o-1', orderNumber: 'N-1', totalAmount: '1500.50', currency: 'KES', ticketCount: 2,
-  customerEmail: 'a@example.com', customerFirstName: 'Ann', customerLastName: 'Lee', customerPhone: null,
-  provider: 'mpesa', externalReference: null, checkoutRequestId: 'ws_CO_1', merchantRequestId: null, providerReference: null,
-  paymentStatus: 'completed', status: 'confirmed', outcome: 'completed', resultCode: 0, resultDesc: 'ok', receipt: 'R1',
-  needsReview: false, version: 3, createdAt: at, updatedAt: at
+  id: 'o-1',
+  orderNumber: 'N-1',
+  totalAmount: '1500.50',
+  currency: 'KES',
+  ticketCount: 2,
+  customerEmail: 'a@example.com',
+  customerFirstName: 'Ann',
+  customerLastName: 'Lee',
+  customerPhone: null,
+  provider: 'mpesa',
+  externalReference: null,
+  checkoutRequestId: 'ws_CO_1',
+  merchantRequestId: null,
+  providerReference: null,
+  paymentStatus: 'completed',
+  status: 'confirmed',
+  outcome: 'completed',
+  resultCode: 0,
+  resultDesc: 'ok',
+  receipt: 'R1',
+  needsReview: false,
+  version: 3,
+  createdAt: at,
+  updatedAt: at
 }
 
 t.test('an order row becomes the contracts\' snapshot, from a Drizzle row or a raw pg row alike', async (t) => {
   const expected = {
-    orderId: 'o-1', orderNumber: 'N-1', paymentStatus: 'completed', status: 'confirmed', totalAmount: 1500.5, currency: 'KES', ticketCount: 2,
+    orderId: 'o-1',
+    orderNumber: 'N-1',
+    paymentStatus: 'completed',
+    status: 'confirmed',
+    totalAmount: 1500.5,
+    currency: 'KES',
+    ticketCount: 2,
     customer: { email: 'a@example.com', firstName: 'Ann', lastName: 'Lee' },
     payment: { provider: 'mpesa', outcome: 'completed', resultCode: 0, resultDesc: 'ok', receipt: 'R1', checkoutRequestId: 'ws_CO_1' },
-    needsReview: false, createdAt: '2026-03-01T10:00:00.000Z', updatedAt: '2026-03-01T10:00:00.000Z', version: 3
+    needsReview: false,
+    createdAt: '2026-03-01T10:00:00.000Z',
+    updatedAt: '2026-03-01T10:00:00.000Z',
+    version: 3
   }
   t.same(orderSnapshotOf(orderRow), expected)
   // A raw query can hand back timestamps as strings and leave optional columns out.
