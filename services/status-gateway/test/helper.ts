@@ -27,9 +27,9 @@ export function logLines (app: object): string[] {
 }
 
 async function build (config: GatewayConfig, schema: string) {
-  // Every test app logs at debug into a stream that checks each line: no line may repeat a key.
+  // Every test app logs (at LOG_LEVEL, info by default) into a stream that checks each line: no line may repeat a key.
   const logs = checkedLogStream(process.env.TEST_LOG_LEVEL !== undefined)
-  const app = createFastify({ service: 'status-gateway', logLevel: process.env.TEST_LOG_LEVEL ?? 'debug', logStream: logs.stream })
+  const app = createFastify({ service: 'status-gateway', logLevel: process.env.TEST_LOG_LEVEL ?? config.LOG_LEVEL, logStream: logs.stream })
   app.addHook('onClose', async () => {
     if (logs.problems.length > 0) throw new Error(`log lines with repeated keys:\n${logs.problems.slice(0, 5).join('\n')}`)
   })

@@ -14,7 +14,7 @@ t.test('JSON answers and SSE streams carry x-request-id', async (t) => {
 })
 
 t.test('the gateway logs the id of the request that caused an event when a long-poll or an SSE stream delivers it', async (t) => {
-  const { app, prefix } = await buildGateway(t)
+  const { app, prefix } = await buildGateway(t, { LOG_LEVEL: 'debug' })
   const { publisher } = usePublisher(t, prefix)
   await publisher.publish(orderEvent('o-traced', 1))
   const answer = app.inject({ url: '/api/orders/o-traced/wait?timeout=60000', headers: { authorization: `Bearer ${ADMIN}`, 'x-request-id': 'req-waiting-page' } })

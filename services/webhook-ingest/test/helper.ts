@@ -28,9 +28,9 @@ export interface BuildOptions {
 }
 
 async function build (config: IngestConfig, schema: string, options: BuildOptions) {
-  // Every test app logs at debug into a stream that checks each line: no line may repeat a key.
+  // Every test app logs (at LOG_LEVEL, info by default) into a stream that checks each line: no line may repeat a key.
   const logs = checkedLogStream(process.env.TEST_LOG_LEVEL !== undefined)
-  const app = createFastify({ service: 'webhook-ingest', logLevel: process.env.TEST_LOG_LEVEL ?? 'debug', logStream: logs.stream })
+  const app = createFastify({ service: 'webhook-ingest', logLevel: process.env.TEST_LOG_LEVEL ?? config.LOG_LEVEL, logStream: logs.stream })
   app.addHook('onClose', async () => {
     if (logs.problems.length > 0) throw new Error(`log lines with repeated keys:\n${logs.problems.slice(0, 5).join('\n')}`)
   })
