@@ -19,6 +19,22 @@ export interface OverloadOptions {
   refuse: 'all' | 'none'
 }
 
+/** The PRESSURE_* variables every service reads (CommonEnv) as plugin options. */
+export function overloadOptionsOf (config: {
+  PRESSURE_MAX_EVENT_LOOP_DELAY_MS: number
+  PRESSURE_MAX_HEAP_USED_BYTES: number
+  PRESSURE_MAX_RSS_BYTES: number
+  PRESSURE_RETRY_AFTER_SECONDS: number
+}, refuse: OverloadOptions['refuse']): OverloadOptions {
+  return {
+    maxEventLoopDelayMs: config.PRESSURE_MAX_EVENT_LOOP_DELAY_MS,
+    maxHeapUsedBytes: config.PRESSURE_MAX_HEAP_USED_BYTES,
+    maxRssBytes: config.PRESSURE_MAX_RSS_BYTES,
+    retryAfterSeconds: config.PRESSURE_RETRY_AFTER_SECONDS,
+    refuse
+  }
+}
+
 declare module 'fastify' {
   interface FastifyInstance {
     /** Throws 503 OVERLOADED with Retry-After when the process is past its limits. */
