@@ -54,7 +54,7 @@ t.test('under pressure the gateway refuses new holds with 503 and Retry-After wh
   const token = tokenFor('order', 'o-pressure')
   const headers = { authorization: `Bearer ${token}` }
   const held = fetch(`${base}/api/orders/o-pressure/wait?timeout=60000&since=1`, { headers }).then(async (res) => ({ status: res.status, body: await res.json() as { version: number } }))
-  await waitUntil(() => app.clientHolds.count(`address:127.0.0.1`) === 1, 'the long-poll held')
+  await waitUntil(() => app.clientHolds.count('address:127.0.0.1') === 1, 'the long-poll held')
 
   let ballast: number[] | null = new Array(24 * 1024 * 1024).fill(0)
   t.teardown(() => { ballast = null })
