@@ -1,6 +1,5 @@
 import t from 'tap'
 import pg from 'pg'
-import { createDatabase, runMigrations } from '@herald/db'
 import { startEmbeddedPostgres } from '../src/index.js'
 
 t.test('many connections running parameterised queries at once each get their own answer', async (t) => {
@@ -47,14 +46,4 @@ t.test('a transaction on one connection is not interleaved with another connecti
   }))
   const { rows: [row] } = await pool.query('select n from counter where id = 1')
   t.equal(row.n, 50, 'every read-modify-write ran alone')
-})
-
-t.test('the embedded Postgres serves the pg driver and takes the migrations', async (t) => {
-  const embedded = await startEmbeddedPostgres()
-  t.teardown(() => embedded.stop())
-  await runMigrations(embedded.url)
-  const handle = createDatabase({ url: embedded.url, max: 4 })
-  t.teardown(() => handle.close())
-  const results = await Promise.all([1, 2, 3, 4].map(() => handle.pool.query('select count(*)::int as n from orders')))
-  t.same(results.map((r) => r.rows[0].n), [0, 0, 0, 0], 'several connections at once')
 })
