@@ -39,6 +39,8 @@ declare module 'fastify' {
   interface FastifyInstance {
     /** Throws 503 OVERLOADED with Retry-After when the process is past its limits. */
     refuseIfOverloaded (reply: FastifyReply, what: string): void
+    /** From @fastify/under-pressure, restated so that users of this plugin see it without importing that package. */
+    isUnderPressure (): boolean
   }
 }
 
