@@ -1,23 +1,20 @@
-// Registration stage and final-status events: one transaction per event, keyed by webhook-id.
-import type pg from 'pg'
+// Registration stage and final-status events, keyed by webhook-id, written inside the group commit.
 import {
   FINAL_STATUSES, stageMessage, type FinalStatus, type ProcessLogEntry, type RegistrationEventBody, type RegistrationSnapshot,
-  type RegistrationChange, type StreamEvent
+  type RegistrationChange
 } from '@herald/contracts'
 import { ConflictError, UnauthorizedError } from '@herald/service-kit'
 import { registrationSnapshotOf, type RegistrationRow } from '../snapshots.js'
+import type { GroupCommit } from '../unit-of-work/group-commit.js'
 import {
-  appendOutboxCtes, appendedEventColumns, claimWebhookIdCte, inTransaction, run, stampedEvent, storeWebhookResponse,
-  storedReceipt, type AppendedEvent
+  appendOutboxCtes, appendedEventColumns, claimWebhookIdCte, run, stampedEvent, storeWebhookResponse, storedReceipt,
+  type AppendedEvent
 } from './transaction.js'
 
 export interface RegistrationEventResult {
   registration: RegistrationSnapshot
   /** True for a replayed webhook-id, or the same final verdict sent again: nothing changed. */
   duplicate: boolean
-  events: StreamEvent[]
-  /** Outbox ids of the registration's earlier events that were still unpublished at commit. */
-  waitingBefore: string[]
 }
 
 interface StoredRegistrationAnswer { registration: RegistrationSnapshot }
@@ -53,25 +50,25 @@ select ${appendedEventColumns("'registration'", '$1')}`
 
 const json = (value: unknown): string | null => value === undefined || value === null ? null : JSON.stringify(value)
 
-export function createRegistrationRepository (pool: pg.Pool) {
+export function createRegistrationRepository (unitOfWork: GroupCommit) {
   return {
     /**
      * Applies a stage event or the final verdict. A final verdict is terminal: the same verdict again is a
      * duplicate; anything else afterwards is refused with 409 and changes nothing.
      */
-    async recordEvent (registrationId: string, body: RegistrationEventBody, webhookId: string): Promise<RegistrationEventResult> {
-      return inTransaction(pool, async (tx) => {
+    recordEvent (registrationId: string, body: RegistrationEventBody, webhookId: string): Promise<RegistrationEventResult> {
+      return unitOfWork.submit(async (tx, sink) => {
         const [current] = await run<RegistrationRow>(tx, 'herald_claim_registration', CLAIM_AND_LOCK_REGISTRATION, [webhookId, registrationId])
         if (current === undefined) {
           const claim = await storedReceipt(tx, webhookId)
           if (claim.entityType !== 'registration' || claim.entityId !== registrationId) throw new UnauthorizedError('webhook-id was already used for another request')
-          return { registration: (claim.response as StoredRegistrationAnswer).registration, duplicate: true, events: [], waitingBefore: [] }
+          return { registration: (claim.response as StoredRegistrationAnswer).registration, duplicate: true }
         }
         if (isFinal(current.status)) {
           if (body.type === 'final' && body.status === current.status) {
             const registration = registrationSnapshotOf(current)
             await storeWebhookResponse(tx, webhookId, { registration } satisfies StoredRegistrationAnswer)
-            return { registration, duplicate: true, events: [], waitingBefore: [] }
+            return { registration, duplicate: true }
           }
           throw new ConflictError(`Registration ${registrationId} already ended with ${current.status}`)
         }
@@ -103,7 +100,8 @@ export function createRegistrationRepository (pool: pg.Pool) {
           body.type, update.stage, update.status, update.message, json(body.details), body.type === 'final' ? json(update.processLog) : null, webhookId,
           JSON.stringify({ registration } satisfies StoredRegistrationAnswer), JSON.stringify(event)
         ])
-        return { registration, duplicate: false, events: [stampedEvent(event, appended!)], waitingBefore: appended!.waitingBefore }
+        sink.add({ events: [stampedEvent(event, appended!)], waitingBefore: appended!.waitingBefore })
+        return { registration, duplicate: false }
       })
     }
   }
