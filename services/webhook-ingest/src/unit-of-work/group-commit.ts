@@ -84,6 +84,11 @@ export class GroupCommit {
     return this.#enqueue({ single: write as SingleWrite<unknown> }) as Promise<T>
   }
 
+  /** Writes waiting for a batch to begin. */
+  get queued (): number {
+    return this.#queue.length
+  }
+
   /** Waits for the batches in flight (shutdown). */
   async drain (): Promise<void> {
     while (this.#running.size > 0) await Promise.allSettled([...this.#running])
