@@ -147,7 +147,7 @@ t.test('Postgres gone mid-batch: every request of the batch answers 503 and noth
   const direct = new pg.Pool({ connectionString: TEST_DATABASE_URL, max: 1, options: `-c search_path=${schema}` })
   t.teardown(() => direct.end())
   for (const id of ['a', 'b']) t.equal((await putOrder(app, `ord_${id}`, orderBody({ references: { checkoutRequestId: `ws_CO_${id}` } }))).statusCode, 200)
-  const before = (await direct.query("select (select count(*) from callbacks) + (select count(*) from outbox) + (select count(*) from webhook_receipts) as n")).rows[0].n
+  const before = (await direct.query('select (select count(*) from callbacks) + (select count(*) from outbox) + (select count(*) from webhook_receipts) as n')).rows[0].n
 
   // The last write of the batch cuts the connection after the callbacks' statements ran, before the commit.
   const answers = await inOneBatch(app, 4, () => [
@@ -157,7 +157,7 @@ t.test('Postgres gone mid-batch: every request of the batch answers 503 and noth
     app.unitOfWork.submit(async () => { proxy.cut() }).then(() => ({ statusCode: 200 }), (err: { statusCode?: number }) => ({ statusCode: err.statusCode }))
   ])
   t.same(answers.map((a) => a.statusCode), [503, 503, 503, 503])
-  const after = (await direct.query("select (select count(*) from callbacks) + (select count(*) from outbox) + (select count(*) from webhook_receipts) as n")).rows[0].n
+  const after = (await direct.query('select (select count(*) from callbacks) + (select count(*) from outbox) + (select count(*) from webhook_receipts) as n')).rows[0].n
   t.equal(after, before, 'nothing of the batch was kept')
   t.same((await direct.query('select id, version from orders order by id')).rows, [{ id: 'ord_a', version: 1 }, { id: 'ord_b', version: 1 }])
 })
