@@ -106,13 +106,7 @@ export const outbox = pgTable('outbox', {
   version: integer('version').notNull(),
   payload: jsonb('payload').notNull(),
   createdAt: createdAt(),
-  publishedAt: timestamp('published_at', { withTimezone: true, mode: 'date' }),
-  /**
-   * The x-request-id of the request whose transaction wrote the event (the ingest sets
-   * `herald.request_id` for its transaction): the sweep publishes it with the event, so the gateway's
-   * delivery log names the callback that caused it.
-   */
-  requestId: text('request_id').default(sql`nullif(current_setting('herald.request_id', true), '')`)
+  publishedAt: timestamp('published_at', { withTimezone: true, mode: 'date' })
 }, (table) => [
   index('outbox_unpublished_idx').on(table.id).where(sql`${table.publishedAt} is null`),
   uniqueIndex('outbox_entity_version_key').on(table.entityType, table.entityId, table.version),

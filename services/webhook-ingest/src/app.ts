@@ -9,6 +9,7 @@ import type { IngestConfig } from './config.js'
 import { StandardWebhookVerifier } from './auth/standard-webhooks.js'
 import ingestMetricsPlugin from './plugins/ingest-metrics.js'
 import outboxRelayPlugin from './plugins/outbox-relay.js'
+import unitOfWorkPlugin from './plugins/unit-of-work.js'
 import recordRetentionPlugin from './plugins/record-retention.js'
 import backendDeliveriesPlugin from './plugins/backend-deliveries.js'
 import { backendEndpointsOf, backendEventTypesOf } from './deliveries/backend-endpoints.js'
@@ -77,6 +78,7 @@ async function ingestApp (fastify: FastifyInstance, opts: IngestAppOptions): Pro
     database: { url: config.DATABASE_URL, schema: opts.databaseSchema },
     publishing: opts.publishing
   })
+  await fastify.register(unitOfWorkPlugin, { batchMax: config.INGEST_BATCH_MAX, batchesInFlight: config.INGEST_BATCHES_IN_FLIGHT })
   const backendEndpoints = backendEndpointsOf(config.BACKEND_WEBHOOK_URLS)
   await fastify.register(backendDeliveriesPlugin, {
     database: { url: config.DATABASE_URL, schema: opts.databaseSchema },

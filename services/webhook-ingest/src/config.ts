@@ -14,6 +14,10 @@ export const IngestEnv = Type.Object({
   INTERNAL_WEBHOOK_SECRETS: Type.String({ pattern: '^whsec_[A-Za-z0-9+/=]+(,\\s*whsec_[A-Za-z0-9+/=]+)*$' }),
   SUBSCRIBE_TOKEN_SECRET: Type.String({ minLength: 16 }),
   SUBSCRIBE_TOKEN_TTL_MS: Type.Integer({ minimum: 1000, default: 3600_000 }),
+  /** Most writes (callbacks, events, upserts) one group-commit transaction carries. */
+  INGEST_BATCH_MAX: Type.Integer({ minimum: 1, maximum: 1000, default: 64 }),
+  /** Most group-commit transactions in flight at once; writes arriving meanwhile gather for the next. */
+  INGEST_BATCHES_IN_FLIGHT: Type.Integer({ minimum: 1, maximum: 64, default: 4 }),
   /** How often the relay sweeps unpublished outbox rows. */
   OUTBOX_SWEEP_INTERVAL_MS: Type.Integer({ minimum: 10, default: 500 }),
   /**

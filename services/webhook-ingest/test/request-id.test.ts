@@ -33,7 +33,7 @@ t.test('the id of the request that caused an event travels with it to the stream
   await eventually(async () => (await streamEntries(redis, live.prefix)).length === 2, 20_000, 'both events on the stream')
   const published = (await streamEntries(redis, live.prefix)).map((entry) => JSON.parse(entry.json))
   t.same(published.map((event) => [event.version, event.requestId]), [[1, 'req-order-1'], [2, 'req-callback-1']])
-  const { rows } = await live.app.pgPool.query('select version, request_id from outbox order by id')
+  const { rows } = await live.app.pgPool.query("select version, payload->>'requestId' as request_id from outbox order by id")
   t.same(rows.map((row) => [row.version, row.request_id]), [[1, 'req-order-1'], [2, 'req-callback-1']], 'and is kept in the outbox row')
 
   // Sweep: a process that committed but never published; another one sweeps the outbox later.
@@ -45,7 +45,25 @@ t.test('the id of the request that caused an event travels with it to the stream
   await eventually(async () => (await streamEntries(redis, crashed.prefix)).length === 1, 20_000, 'the swept event')
   t.equal(JSON.parse((await streamEntries(redis, crashed.prefix))[0]!.json).requestId, 'req-order-2', 'the sweep publishes it too')
 
-  // Work no request caused (none here) carries none: a plain transaction outside a request leaves it null.
-  const { rows: none } = await live.app.pgPool.query("select nullif(current_setting('herald.request_id', true), '') as id")
-  t.equal(none[0].id, null, 'the setting does not leak to other transactions on a pooled connection')
+})
+
+t.test('writes that share one group commit each keep the id of their own request', async (t) => {
+  const redis = testRedis(t)
+  const { app, prefix } = await buildIngest(t)
+  const ids = Array.from({ length: 12 }, (_, i) => i)
+  await Promise.all(ids.map(async (i) => {
+    const body = JSON.stringify(orderBody({ references: { checkoutRequestId: `ws_CO_batch_${i}` } }))
+    t.equal((await app.inject({ method: 'PUT', url: `/v1/orders/ord_batch_${i}`, payload: body, headers: { ...signedHeaders(body), 'x-request-id': `req-order-${i}` } })).statusCode, 200)
+  }))
+  // Callbacks go through the set-based writer: sent at once, they share batches.
+  await Promise.all(ids.map(async (i) => {
+    const answer = await app.inject({ method: 'POST', url: MPESA, payload: darajaCallback(`ws_CO_batch_${i}`, 0), headers: { 'content-type': 'application/json', 'x-request-id': `req-callback-${i}` } })
+    t.equal(answer.statusCode, 200)
+  }))
+  await eventually(async () => (await streamEntries(redis, prefix)).length === 24, 20_000, 'every event on the stream')
+  const events = (await streamEntries(redis, prefix)).map((entry) => JSON.parse(entry.json))
+  for (const event of events) {
+    const i = event.entityId.replace('ord_batch_', '')
+    t.equal(event.requestId, event.version === 1 ? `req-order-${i}` : `req-callback-${i}`, `${event.entityId} v${event.version} names its own request`)
+  }
 })

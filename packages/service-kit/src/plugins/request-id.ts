@@ -11,6 +11,14 @@ export function currentRequestId (): string | undefined {
   return requestContext.getStore()?.requestId
 }
 
+/**
+ * Runs `work` as part of the request `requestId` (undefined: of none). Work queued by one request and run
+ * later for many (the ingest's group commit) gives each write its own request back.
+ */
+export function inRequestContext<T> (requestId: string | undefined, work: () => T): T {
+  return requestId === undefined ? requestContext.exit(work) : requestContext.run({ requestId }, work)
+}
+
 export default fp(async (fastify) => {
   // onRequest, so errors, 404s and hijacked SSE responses (which copy the reply's headers) carry it too.
   fastify.addHook('onRequest', (request, reply, done) => {

@@ -32,7 +32,6 @@ function reportCallback (fastify: FastifyInstance, log: FastifyBaseLogger, callb
   if (result.disposition === 'duplicate') metrics.duplicates.inc({ source: callback.provider })
   if (result.disposition === 'parked') metrics.parked.inc({ provider: callback.provider })
   if (result.reviewKind !== undefined) metrics.reviewItems.inc({ kind: result.reviewKind })
-  fastify.outboxRelay.publishCommitted(result)
   // References and result only: the raw payload carries phone numbers.
   log.info({ provider: callback.provider, shape: callback.shape, references: callback.references, resultCode: callback.resultCode, outcome: callback.outcome, disposition: result.disposition, orderId: result.orderId, reviewKind: result.reviewKind }, 'payment callback')
 }
@@ -40,7 +39,7 @@ function reportCallback (fastify: FastifyInstance, log: FastifyBaseLogger, callb
 const webhookRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   useRawJsonBody(fastify)
   const { config } = fastify
-  const repository = createOrderRepository(fastify.pgPool)
+  const repository = createOrderRepository(fastify.unitOfWork)
   const sourceIps = new SourceIpPolicy(commaList(config.MPESA_ALLOWED_IPS))
 
   fastify.post('/webhooks/payhero/:token', {

@@ -1,1 +1,0 @@
-ALTER TABLE "outbox" ADD COLUMN "request_id" text DEFAULT nullif(current_setting('herald.request_id', true), '');
