@@ -44,7 +44,6 @@ t.test('the id of the request that caused an event travels with it to the stream
   await buildIngest(t, {}, { schema: crashed.schema, prefix: crashed.prefix })
   await eventually(async () => (await streamEntries(redis, crashed.prefix)).length === 1, 20_000, 'the swept event')
   t.equal(JSON.parse((await streamEntries(redis, crashed.prefix))[0]!.json).requestId, 'req-order-2', 'the sweep publishes it too')
-
 })
 
 t.test('writes that share one group commit each keep the id of their own request', async (t) => {
