@@ -229,7 +229,9 @@ async function pollStats () {
       waiters = body.longPollWaiters ?? body.waiters
       streams = body.sseStreams ?? body.streams
       renderBackendEndpoints(body.backendEndpoints ?? [])
+      renderActivity(body.activity)
     } else {
+      renderActivity(undefined)
       const text = await (await fetch(`${baseUrl}/metrics`, { cache: 'no-store' })).text()
       waiters = sumGauge(text, 'herald_gateway_active_waiters')
       streams = sumGauge(text, 'herald_gateway_active_sse_streams')
@@ -240,6 +242,76 @@ async function pollStats () {
     // The feeds show the connection state; stats just keep their last value.
   }
   statsTimer = setTimeout(pollStats, 2000)
+}
+
+const SVG = 'http://www.w3.org/2000/svg'
+const CHART = { width: 360, height: 80 }
+const svgEl = (tag, attrs) => {
+  const node = document.createElementNS(SVG, tag)
+  for (const [name, value] of Object.entries(attrs)) node.setAttribute(name, value)
+  return node
+}
+/** A round top for the y axis: 1, 2 or 5 times a power of ten, at least `max`. */
+function niceTop (max) {
+  if (!(max > 0)) return 1
+  const power = 10 ** Math.floor(Math.log10(max))
+  return [1, 2, 5, 10].map((step) => step * power).find((top) => top >= max)
+}
+const rounded = (value) => value >= 10 ? String(Math.round(value)) : String(Math.round(value * 10) / 10)
+
+/**
+ * A line per series over the window (x: time, right edge = the newest point; y: 0 to a round top), drawn as
+ * plain SVG paths; a point without a value (null) breaks its line rather than drawing it as zero.
+ */
+function drawChart (svg, activity, series, area) {
+  const points = activity.points
+  const right = points.at(-1)?.at ?? 0
+  const left = right - activity.windowSeconds * 1000
+  const top = niceTop(Math.max(0, ...series.flatMap(({ value }) => points.map(value).filter((v) => v !== null))))
+  const x = (at) => ((at - left) / (right - left)) * CHART.width
+  const y = (v) => CHART.height - (v / top) * CHART.height
+  const children = [0.5, 1].map((share) => svgEl('line', { class: 'grid', x1: 0, x2: CHART.width, y1: y(top * share), y2: y(top * share) }))
+  children.push(svgEl('line', { class: 'grid', x1: 0, x2: CHART.width, y1: CHART.height, y2: CHART.height }))
+  for (const { name, value } of series) {
+    let d = ''
+    let drawn = 0
+    let pen = false
+    for (const point of points) {
+      const v = value(point)
+      if (v === null) { pen = false; continue }
+      d += `${pen ? 'L' : 'M'}${x(point.at).toFixed(1)},${y(v).toFixed(1)}`
+      pen = true
+      drawn++
+    }
+    if (area && drawn > 1) {
+      const first = points.find((point) => value(point) !== null)
+      children.push(svgEl('path', { 'data-series': `${name}-area`, d: `${d}L${x(right).toFixed(1)},${CHART.height}L${x(first.at).toFixed(1)},${CHART.height}Z` }))
+    }
+    children.push(svgEl('path', { 'data-series': name, 'data-points': String(drawn), d }))
+  }
+  svg.replaceChildren(...children)
+  return top
+}
+
+/** The two charts from the stats' rolling window; hidden when this gateway does not report one. */
+function renderActivity (activity) {
+  $('charts').hidden = activity === undefined
+  if (activity === undefined) return
+  const rateTop = drawChart($('chart-rate'), activity, [{ name: 'rate', value: (p) => p.eventsPerSecond }], true)
+  const ms = (seconds) => seconds === null ? null : seconds * 1000
+  const latencyTop = drawChart($('chart-latency'), activity, [
+    { name: 'p50', value: (p) => ms(p.latencyP50Seconds) },
+    { name: 'p99', value: (p) => ms(p.latencyP99Seconds) }
+  ], false)
+  $('top-rate').textContent = `top ${rounded(rateTop)}/s`
+  $('top-latency').textContent = `top ${rounded(latencyTop)} ms`
+  // The figures beside the titles: the last few seconds, so a single quiet step does not read as zero.
+  const recent = activity.points.slice(-5)
+  const rate = recent.length === 0 ? undefined : recent.reduce((sum, p) => sum + p.eventsPerSecond, 0) / recent.length
+  $('now-rate').textContent = rate === undefined ? '–' : rounded(rate)
+  const delivered = activity.points.findLast((p) => p.latencyP50Seconds !== null)
+  $('now-p50').textContent = delivered === undefined ? '–' : `${rounded(ms(delivered.latencyP50Seconds))} ms`
+  $('now-p99').textContent = delivered === undefined ? '–' : `${rounded(ms(delivered.latencyP99Seconds))} ms`
 }
 
 /** One dot per back-end webhook endpoint: healthy, failing or idle, with what it has not taken yet. */
@@ -270,6 +342,7 @@ function showLogin (message) {
   unsubscribes = []
   $('login').hidden = false
   $('filters').hidden = true
+  $('charts').hidden = true
   $('main').hidden = true
   if (message) { $('fatal').hidden = false; $('fatal').textContent = message }
   $('login-token').focus()

@@ -11,6 +11,7 @@ import accessPlugin from './plugins/app/access.js'
 import clientHoldsPlugin from './plugins/app/client-holds.js'
 import rateLimitPlugin from './plugins/app/rate-limit.js'
 import gatewayMetricsPlugin from './plugins/app/gateway-metrics.js'
+import deliveryActivityPlugin from './plugins/app/delivery-activity.js'
 import statusStorePlugin from './plugins/app/status-store.js'
 import orderWaitersPlugin from './plugins/app/order-waiters.js'
 import streamFanoutPlugin from './plugins/app/stream-fanout.js'
@@ -78,6 +79,7 @@ async function gatewayApp (fastify: FastifyInstance, opts: GatewayAppOptions): P
   await fastify.register(rateLimitPlugin)
   await fastify.register(accessPlugin)
   await fastify.register(gatewayMetricsPlugin)
+  await fastify.register(deliveryActivityPlugin)
   await fastify.register(clientHoldsPlugin)
   await fastify.register(statusStorePlugin)
   await fastify.register(orderWaitersPlugin)

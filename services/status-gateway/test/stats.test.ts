@@ -1,4 +1,5 @@
 import t from 'tap'
+import type { GatewayActivityPoint, GatewayStatsResponse } from '@herald/contracts'
 import { buildGateway, listen } from './helper.js'
 import { ADMIN, SseReader, orderEvent, tokenFor, usePublisher, waitUntil } from './support.js'
 
@@ -13,7 +14,7 @@ t.test('/api/stats needs the admin token, anonymous mode or not', async (t) => {
   t.equal(bad.statusCode, 401)
   const admin = await app.inject({ method: 'GET', url: '/api/stats', headers: { authorization: `Bearer ${ADMIN}` } })
   t.equal(admin.statusCode, 200)
-  t.same(admin.json(), { success: true, longPollWaiters: 0, sseStreams: 0, backendEndpoints: [] })
+  t.match(admin.json(), { success: true, longPollWaiters: 0, sseStreams: 0, backendEndpoints: [], activity: { stepSeconds: 1, windowSeconds: 120, points: Array } })
 })
 
 t.test('/api/stats counts the long-polls held and the SSE streams open on this replica', async (t) => {
@@ -56,4 +57,26 @@ t.test('/api/stats lists the back-end endpoints an ingest replica served in the 
   const stats = (await app.inject({ method: 'GET', url: '/api/stats', headers: { authorization: `Bearer ${ADMIN}` } })).json()
   t.match(stats.backendEndpoints, [{ endpointId: 'ep_live', url: 'https://backend.example/herald', state: 'failing', consecutiveFailures: 2, deadLettered: 1, lastError: 'HTTP 503' }])
   t.equal(stats.backendEndpoints.length, 1, 'an endpoint no replica serves any more is left out')
+})
+
+t.test('/api/stats carries the recent events per second and delivery latency, from real deliveries', async (t) => {
+  const { app, prefix } = await buildGateway(t)
+  const { publisher } = usePublisher(t, prefix)
+  const base = await listen(app)
+  const feed = new SseReader(`${base}/api/orders/updates/stream?token=${ADMIN}`)
+  t.teardown(() => feed.close())
+  await waitUntil(async () => (await app.inject({ method: 'GET', url: `/api/stats?token=${ADMIN}` })).json().sseStreams === 1, 'the feed to open')
+
+  for (let version = 1; version <= 5; version++) await publisher.publish(orderEvent('o-activity', version))
+  let points: GatewayActivityPoint[] = []
+  await waitUntil(async () => {
+    const stats = await app.inject({ method: 'GET', url: '/api/stats', headers: { authorization: `Bearer ${ADMIN}` } })
+    points = (stats.json() as GatewayStatsResponse).activity.points
+    return points.reduce((sum, point) => sum + point.deliveries, 0) >= 5 && points.some((point) => point.eventsPerSecond > 0)
+  }, 'the five events to be counted and delivered')
+  const delivered = points.filter((point) => point.deliveries > 0)
+  t.ok(delivered.every((point) => point.latencyP50Seconds !== null && point.latencyP99Seconds! >= point.latencyP50Seconds), 'a step with deliveries has p50 ≤ p99')
+  t.ok(points.filter((point) => point.deliveries === 0).every((point) => point.latencyP50Seconds === null), 'a step without has none')
+  t.ok(points.every((point, i) => i === 0 || point.at > points[i - 1]!.at), 'oldest first')
+  t.match((await app.inject({ method: 'GET', url: '/metrics' })).body, /herald_gateway_stream_events_total\{entity_type="order"\} 5/, 'Prometheus has the event count too')
 })

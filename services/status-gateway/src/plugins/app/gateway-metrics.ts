@@ -6,6 +6,12 @@ export type LongPollOutcome = 'immediate' | 'notified' | 'timed_out'
 
 function createGatewayMetrics (registry: import('prom-client').Registry) {
   return {
+    streamEvents: new Counter({
+      name: 'herald_gateway_stream_events_total',
+      help: 'Events this replica read from the streams (one per accepted callback or status change), by entity type.',
+      labelNames: ['entity_type'] as const,
+      registers: [registry]
+    }),
     longPollOutcomes: new Counter({
       name: 'herald_gateway_longpoll_outcomes_total',
       help: 'Long-polls answered, by outcome: immediate, notified by an event, timed out.',

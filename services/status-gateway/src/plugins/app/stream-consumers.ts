@@ -26,7 +26,9 @@ export default fp(async (fastify) => {
   const log = fastify.log
   const group = groupNameOf(config.HERALD_INSTANCE_ID)
 
+  const streamEvents = fastify.gatewayMetrics.streamEvents
   const dispatch = (event: StreamEvent): void => {
+    streamEvents.inc({ entity_type: event.entityType })
     if (event.entityType === 'order') fastify.orderWaiters.notify(event.order, event.occurredAt, event.requestId)
     fastify.streamFanout.publish(event)
   }
@@ -117,4 +119,4 @@ export default fp(async (fastify) => {
     await Promise.all(consumers.map((consumer) => consumer.close()))
     await instances.close()
   })
-}, { name: 'gateway-stream-consumers', dependencies: ['gateway-order-waiters', 'gateway-stream-fanout', 'herald-redis', 'herald-metrics'] })
+}, { name: 'gateway-stream-consumers', dependencies: ['gateway-metrics', 'gateway-order-waiters', 'gateway-stream-fanout', 'herald-redis', 'herald-metrics'] })
