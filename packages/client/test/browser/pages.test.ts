@@ -1,7 +1,7 @@
 // The dashboard and the demo checkout in Chromium, as the status-gateway serves them (same origin), against a
 // real webhook-ingest and status-gateway.
 import t from 'tap'
-import type { OrderSnapshotResponse, RegistrationEventBody } from '@herald/contracts'
+import type { GatewayStatsResponse, OrderSnapshotResponse, RegistrationEventBody } from '@herald/contracts'
 import { darajaCallback, planOrder, runSimulation, seededRandom } from '@herald/simulator'
 import { startHerald } from '../herald.ts'
 import { chromiumMissing, launchBrowser, openPage, screenshot } from './browser.ts'
@@ -144,6 +144,25 @@ if (chromiumMissing !== false) {
     t.ok(await page.locator('#activity li[data-kind=order]').count() >= 12, 'payments are in the activity feed too')
     // The page's own two feeds at least: /api/stats answers the header's counters.
     await page.waitForFunction(() => Number(document.getElementById('stat-streams')?.textContent) >= 2, undefined, WAIT)
+
+    // The charts: what the gateway's stats say about the last two minutes, drawn as SVG lines.
+    const stats = await (await fetch(`${herald.gatewayUrl}/api/stats`, { headers: { authorization: `Bearer ${herald.adminToken}` } })).json() as GatewayStatsResponse
+    t.ok(stats.activity.points.some((point) => point.eventsPerSecond > 0), 'the gateway counted the simulated events per second')
+    t.ok(stats.activity.points.some((point) => point.latencyP99Seconds !== null), 'and measured their delivery latency')
+    const line = (series: string) => page.$eval(`#charts path[data-series=${series}]`, (path) => ({
+      points: Number(path.getAttribute('data-points')),
+      ys: [...(path.getAttribute('d') ?? '').matchAll(/[ML][\d.]+,([\d.]+)/g)].map((match) => Number(match[1]))
+    }))
+    await page.waitForFunction(() => Number(document.querySelector('#chart-rate path[data-series=rate]')?.getAttribute('data-points')) > 1, undefined, WAIT)
+    const rate = await line('rate')
+    t.equal(rate.ys.length, rate.points, 'the rate line has a vertex per point')
+    t.ok(rate.ys.some((y) => y < 80), 'and rises above zero (the chart is 80 high)')
+    for (const series of ['p50', 'p99']) {
+      const latency = await line(series)
+      t.ok(latency.points >= 1 && latency.ys.length === latency.points, `the ${series} line has the steps with deliveries`)
+    }
+    t.match(await page.textContent('#now-p99'), /^[\d.]+ ms$/, 'the latest p99 is shown beside the chart')
+    t.notOk(await page.locator('#charts').isHidden(), 'the charts are shown')
     await screenshot(page, 'dashboard-simulation')
     t.same(errors, [])
     await page.close()
