@@ -58,7 +58,8 @@ export class DeliveryActivity {
   /** Takes the baseline now, then a point every step. Idempotent. */
   async start (): Promise<void> {
     if (this.#timer !== undefined) return
-    this.#timer = setInterval(() => { void this.sample() }, this.#options.stepMs)
+    // A failed read keeps the previous baseline: the next step covers both.
+    this.#timer = setInterval(() => { this.sample().catch(() => undefined) }, this.#options.stepMs)
     this.#timer.unref()
     await this.sample()
   }
