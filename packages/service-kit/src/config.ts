@@ -31,6 +31,12 @@ export const CommonEnv = {
   HTTP_REQUEST_TIMEOUT_MS: Type.Integer({ minimum: 1000, maximum: 600_000, default: 30_000 })
 }
 
+/**
+ * `SUBSCRIBE_TOKEN_SECRET`: a comma list of HMAC secrets of 16+ characters (no commas or spaces in one).
+ * The first signs new tokens; every one verifies, so a secret is rotated without cutting off clients.
+ */
+export const SubscribeTokenSecrets = Type.String({ pattern: '^[^,\\s]{16,}(\\s*,\\s*[^,\\s]{16,})*$' })
+
 /** The old services' Redis settings: they build REDIS_URL when it is unset. */
 export const LEGACY_REDIS_VARIABLES = ['REDIS_HOST', 'REDIS_PORT', 'REDIS_PASSWORD', 'REDIS_DB'] as const
 

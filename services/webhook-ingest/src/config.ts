@@ -1,6 +1,6 @@
 // webhook-ingest configuration, read once from the environment.
 import Type, { type Static } from 'typebox'
-import { CommonEnv, ConfigError, loadConfig } from '@herald/service-kit'
+import { CommonEnv, ConfigError, SubscribeTokenSecrets, commaList, loadConfig } from '@herald/service-kit'
 import { DEFAULT_RETRY_SCHEDULE_MS } from './deliveries/schedule.js'
 
 export const IngestEnv = Type.Object({
@@ -14,7 +14,8 @@ export const IngestEnv = Type.Object({
   TRUSTED_PROXIES: Type.String({ default: '' }),
   /** Comma list of `whsec_…` secrets; any of them verifies (rotation). */
   INTERNAL_WEBHOOK_SECRETS: Type.String({ pattern: '^whsec_[A-Za-z0-9+/=]+(,\\s*whsec_[A-Za-z0-9+/=]+)*$' }),
-  SUBSCRIBE_TOKEN_SECRET: Type.String({ minLength: 16 }),
+  /** Comma list: the first signs, all verify (rotation). */
+  SUBSCRIBE_TOKEN_SECRET: SubscribeTokenSecrets,
   SUBSCRIBE_TOKEN_TTL_MS: Type.Integer({ minimum: 1000, default: 3600_000 }),
   /** How often the relay sweeps unpublished outbox rows. */
   OUTBOX_SWEEP_INTERVAL_MS: Type.Integer({ minimum: 10, default: 500 }),
@@ -41,5 +42,6 @@ export function loadIngestConfig (env: NodeJS.ProcessEnv = process.env): IngestC
   if (config.BACKEND_WEBHOOK_URLS !== '' && config.BACKEND_WEBHOOK_SECRET === '') {
     throw new ConfigError('BACKEND_WEBHOOK_SECRET', 'is required when BACKEND_WEBHOOK_URLS is set (a whsec_ secret the back-end verifies with)')
   }
-  return config
+  // The ingest only signs subscribe tokens, with the first secret; the others are for the gateway to verify.
+  return { ...config, SUBSCRIBE_TOKEN_SECRET: commaList(config.SUBSCRIBE_TOKEN_SECRET)[0]! }
 }
