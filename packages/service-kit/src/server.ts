@@ -74,15 +74,31 @@ export async function runServer (app: FastifyInstance, options: RunOptions): Pro
   await app.listen({ port: options.port, host: options.host })
 }
 
+function exitOnConfigError (err: unknown): never {
+  if (err instanceof ConfigError) {
+    process.stderr.write(`${err.message}\n`)
+    process.exit(78)
+  }
+  throw err
+}
+
 /** Loads config or exits non-zero with a message naming the bad variable. */
 export function configOrExit<T> (load: () => T): T {
   try {
     return load()
   } catch (err) {
-    if (err instanceof ConfigError) {
-      process.stderr.write(`${err.message}\n`)
-      process.exit(78)
-    }
-    throw err
+    return exitOnConfigError(err)
+  }
+}
+
+/**
+ * Starts the service; a configuration found wrong only once connected (a shard count other than the one
+ * recorded in Redis) exits 78 with its message, as a bad variable does.
+ */
+export async function startOrExit (start: () => Promise<void>): Promise<void> {
+  try {
+    await start()
+  } catch (err) {
+    exitOnConfigError(err)
   }
 }
