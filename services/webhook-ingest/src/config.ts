@@ -20,6 +20,13 @@ export const IngestEnv = Type.Object({
   /** How often the relay sweeps unpublished outbox rows. */
   OUTBOX_SWEEP_INTERVAL_MS: Type.Integer({ minimum: 10, default: 500 }),
   /**
+   * How often the reconciler compares Redis with the outbox and republishes what Redis lost; 0 turns it
+   * off. Replicas take turns (a Postgres advisory lock).
+   */
+  OUTBOX_RECONCILE_INTERVAL_MS: Type.Integer({ minimum: 0, default: 2000 }),
+  /** The reconciler compares the entities with an outbox row this recent (its cost grows with it). */
+  OUTBOX_RECONCILE_WINDOW_MS: Type.Integer({ minimum: 1000, default: 3600_000 }),
+  /**
    * Published outbox rows and webhook-id receipts older than this are deleted. Longer than producers
    * retry a webhook-id: a replay after it would be applied again.
    */
