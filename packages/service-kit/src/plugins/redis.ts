@@ -5,6 +5,9 @@ import { setTimeout as delay } from 'node:timers/promises'
 import { ShardCountMismatchError, StreamLayout, claimShardCount, createRedisClient, pingRedis, type RedisClient } from '@herald/streams'
 import { ConfigError } from '../config.js'
 
+/** How long the command connection may stay unready (Redis down included) before it is replaced. */
+const UNREADY_DEADLINE_MS = 8000
+
 export interface RedisPluginOptions {
   url: string
   clusterNodes?: string
@@ -36,6 +39,8 @@ export default fp<RedisPluginOptions>(async (fastify, opts) => {
     if (lastError !== '') log.info('redis connection ready')
     lastError = ''
   })
+  redis.on('reconnecting', (delayMs: number) => log.debug({ delayMs, status: redis.status }, 'redis reconnecting'))
+  redis.on('end', () => log.warn('redis connection ended; no more reconnects'))
   const layout = new StreamLayout({ prefix: opts.prefix, shards: opts.shards })
   // Every (re)connection claims the shard count: the first service records it, a service configured with
   // another count is refused (exit 78), and a Redis that lost its data gets the record back.
@@ -65,7 +70,24 @@ export default fp<RedisPluginOptions>(async (fastify, opts) => {
   fastify.decorate('streamLayout', layout)
   fastify.decorate('redisOptions', opts)
   fastify.readiness.add('redis', () => pingRedis(redis), { required: opts.requiredForReadiness ?? true })
+  // A connection that stays unready past a deadline is replaced, in case ioredis stalls between connecting
+  // and ready (no error, no retry): the service would otherwise answer 503 for good while Redis is back.
+  let unreadySince: number | undefined
+  const unreadyWatch = setInterval(() => {
+    const status = redis.status
+    if (status === 'ready' || status === 'end' || status === 'wait') {
+      unreadySince = undefined
+      return
+    }
+    unreadySince ??= Date.now()
+    if (Date.now() - unreadySince < UNREADY_DEADLINE_MS) return
+    log.warn({ status, unreadyMs: Date.now() - unreadySince }, 'redis connection not ready past its deadline; reconnecting it')
+    unreadySince = undefined
+    redis.disconnect(true)
+  }, 1000)
+  unreadyWatch.unref()
   fastify.addHook('onClose', async () => {
+    clearInterval(unreadyWatch)
     redis.disconnect()
   })
 }, { name: 'herald-redis', dependencies: ['herald-health'] })
