@@ -4,14 +4,13 @@ import t from 'tap'
 import { execFile, spawn } from 'node:child_process'
 import { existsSync, readFileSync, readdirSync } from 'node:fs'
 import { once } from 'node:events'
-import { createServer } from 'node:net'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { setTimeout as delay } from 'node:timers/promises'
 import type { Copy, Instruction } from 'dockerfile-ast'
 import { IngestEnv } from '../../services/webhook-ingest/dist/config.js'
 import { GatewayEnv } from '../../services/status-gateway/dist/config.js'
-import { TEST_DATABASE_URL, TEST_REDIS_URL, TEST_SECRETS, useTestPrefix, useTestSchema } from '../../packages/service-kit/dist/testing.js'
+import { TEST_DATABASE_URL, TEST_REDIS_URL, TEST_SECRETS, freePort, useTestPrefix, useTestSchema } from '../../packages/service-kit/dist/testing.js'
 import { parseDockerfile, repoRoot } from './helper.ts'
 
 const run = promisify(execFile)
@@ -129,14 +128,6 @@ for (const [target, expected] of Object.entries(targets) as Array<[Target, typeo
       t.match(healthcheck, /\/healthz/, 'health check on /healthz')
     }
   })
-}
-
-async function freePort (): Promise<number> {
-  const server = createServer().listen(0, '127.0.0.1')
-  await once(server, 'listening')
-  const { port } = server.address() as { port: number }
-  server.close()
-  return port
 }
 
 async function waitForReady (url: string, exited: () => boolean): Promise<number> {

@@ -12,6 +12,7 @@ import { promisify } from 'node:util'
 import { createParser, type EventSourceMessage } from 'eventsource-parser'
 import { request, type Dispatcher } from 'undici'
 import type { RegistrationSseMessage } from '@herald/contracts'
+import { freePort } from '@herald/service-kit/testing'
 import { repoRoot } from '../helper.ts'
 
 const run = promisify(execFile)
@@ -38,15 +39,7 @@ async function portIsFree (port: number): Promise<boolean> {
   }
 }
 
-export async function freePort (): Promise<number> {
-  const server = createServer()
-  server.listen(0, '127.0.0.1')
-  await once(server, 'listening')
-  const { port } = server.address() as { port: number }
-  server.close()
-  await once(server, 'close')
-  return port
-}
+export { freePort }
 
 export interface LocalRedisCluster {
   /** `host:port` of every master, as REDIS_CLUSTER_NODES takes them. */

@@ -1,23 +1,16 @@
 // Runs a real Herald for a test: the built webhook-ingest and status-gateway as child processes on free
 // ports, on this test's own Postgres schema and Redis prefix. The gateway can be restarted on its port.
 import { spawn, type ChildProcess } from 'node:child_process'
-import { createServer } from 'node:net'
 import { fileURLToPath } from 'node:url'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { TEST_DATABASE_URL, TEST_REDIS_URL, TEST_SECRETS, useTestPrefix, useTestSchema } from '@herald/service-kit/testing'
+import { TEST_DATABASE_URL, TEST_REDIS_URL, TEST_SECRETS, freePort, useTestPrefix, useTestSchema } from '@herald/service-kit/testing'
 import { HeraldProducer, type HeraldTarget } from '@herald/simulator'
 
 interface TestContext { teardown (fn: () => unknown): void, name: string }
 
 const root = fileURLToPath(new URL('../../../', import.meta.url))
 
-export async function freePort (): Promise<number> {
-  const server = createServer()
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const { port } = server.address() as { port: number }
-  await new Promise((resolve) => server.close(resolve))
-  return port
-}
+export { freePort }
 
 export interface RunningHerald {
   ingestUrl: string

@@ -11,6 +11,11 @@ export const PaymentStatus = Type.Union([
 export type PaymentStatus = Static<typeof PaymentStatus>
 export const FINAL_PAYMENT_STATUSES: readonly PaymentStatus[] = ['completed', 'failed', 'cancelled']
 
+/** The one rule for "this payment is final": its status never changes again. */
+export function isFinalPaymentStatus (status: PaymentStatus): boolean {
+  return FINAL_PAYMENT_STATUSES.includes(status)
+}
+
 export const PaymentOutcome = Type.Union([
   Type.Literal('completed'),
   Type.Literal('cancelled'),

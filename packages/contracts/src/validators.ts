@@ -3,7 +3,6 @@ import type { TSchema, Static } from 'typebox'
 import { Compile } from 'typebox/compile'
 import { DarajaStkCallback, PayHeroAfricaCallback, PayHeroV2Callback } from './providers.js'
 import { OrderUpsertBody, amountDecimalsOf, hasAtMostDecimals } from './orders.js'
-import { RegistrationEventBody } from './registrations.js'
 import { StreamEvent } from './events.js'
 import { OrderOutcomeBody } from './backends.js'
 
@@ -83,5 +82,4 @@ export const validateOrderUpsert = withCheck(compileValidator(OrderUpsertBody), 
   if (hasAtMostDecimals(order.totalAmount, decimals)) return null
   return { field: '/totalAmount', message: `must have at most ${decimals} decimals in ${order.currency}` }
 })
-export const validateRegistrationEvent = compileValidator(RegistrationEventBody)
 export const validateStreamEvent = compileValidator(StreamEvent)

@@ -2,9 +2,11 @@ import t from 'tap'
 import { readFileSync, readdirSync } from 'node:fs'
 import {
   validateDarajaStk, validatePayHeroAfrica, validatePayHeroV2, validateOrderUpsert,
-  validateRegistrationEvent, validateStreamEvent, registrationUpdateOf, compileValidator, RegistrationSseUpdate,
+  validateStreamEvent, registrationUpdateOf, compileValidator, RegistrationEventBody, RegistrationSseUpdate,
   type CompiledValidator
 } from '../src/index.js'
+
+const validateRegistrationEvent = compileValidator(RegistrationEventBody)
 
 const fixturesDir = new URL('./fixtures/', import.meta.url)
 const fixture = (name: string): any => JSON.parse(readFileSync(new URL(name, fixturesDir), 'utf8'))

@@ -5,7 +5,7 @@ import { createServer, request, type IncomingMessage, type Server, type ServerRe
 import { fileURLToPath } from 'node:url'
 import { setTimeout as sleep } from 'node:timers/promises'
 import pg from 'pg'
-import { TEST_DATABASE_URL, TEST_REDIS_URL, TEST_SECRETS, useTestPrefix, useTestSchema } from '@herald/service-kit/testing'
+import { TEST_DATABASE_URL, TEST_REDIS_URL, TEST_SECRETS, freePort, useTestPrefix, useTestSchema } from '@herald/service-kit/testing'
 
 interface TestContext { teardown (fn: () => unknown): void }
 
@@ -16,13 +16,6 @@ export const INTERNAL_SECRET = TEST_SECRETS.INTERNAL_WEBHOOK_SECRETS.split(',')[
 async function listen (http: Server): Promise<string> {
   await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve))
   return `http://127.0.0.1:${(http.address() as { port: number }).port}`
-}
-
-async function freePort (): Promise<number> {
-  const probe = createServer()
-  const url = await listen(probe)
-  await new Promise((resolve) => probe.close(resolve))
-  return Number(new URL(url).port)
 }
 
 export interface RunningIngest {

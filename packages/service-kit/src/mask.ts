@@ -5,10 +5,6 @@ const EMAIL = /([A-Za-z0-9._%+-])[A-Za-z0-9._%+-]*@([A-Za-z0-9.-]+\.[A-Za-z]{2,}
 // Not digits inside an identifier (ws_CO_1711…, UFD0044…): those are references an audit needs intact.
 const PHONE = /(?<![A-Za-z0-9_.])(\+?\d{3})\d{3,9}(\d{3})(?!\d)/g
 
-export function maskEmail (email: string): string {
-  return email.replace(EMAIL, '$1***@$2')
-}
-
 export function maskText (text: string): string {
   return text.replace(EMAIL, '$1***@$2').replace(PHONE, '$1*****$2')
 }

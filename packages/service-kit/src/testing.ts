@@ -1,5 +1,7 @@
 // Test support: each test file gets its own Postgres schema and Redis key prefix, removed in teardown.
 import { randomBytes } from 'node:crypto'
+import { once } from 'node:events'
+import { createServer } from 'node:net'
 import { dropSchema, runMigrations } from '@herald/db'
 import { createRedisClient } from '@herald/streams'
 
@@ -44,4 +46,15 @@ export const TEST_SECRETS = {
   INTERNAL_WEBHOOK_SECRETS: `whsec_${Buffer.from('herald-test-internal-secret-0123').toString('base64')}`,
   SUBSCRIBE_TOKEN_SECRET: 'test-subscribe-token-secret-0123',
   ADMIN_TOKEN: 'test-admin-token-0123456789'
+}
+
+/** A TCP port free right now on 127.0.0.1 (for a server a test starts itself, or one that is down). */
+export async function freePort (): Promise<number> {
+  const server = createServer()
+  server.listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  const { port } = server.address() as { port: number }
+  server.close()
+  await once(server, 'close')
+  return port
 }

@@ -1,10 +1,12 @@
 import t from 'tap'
 import {
-  validateDarajaStk, validateOrderUpsert, validatePayHeroAfrica, validatePayHeroV2, validateRegistrationEvent
+  RegistrationEventBody, compileValidator, validateDarajaStk, validateOrderUpsert, validatePayHeroAfrica, validatePayHeroV2
 } from '@herald/contracts'
 import {
   darajaCallback, payheroAfricaCallback, payheroV2Callback, planOrder, planRegistration, seededRandom
 } from '../src/scenarios.ts'
+
+const validateRegistrationEvent = compileValidator(RegistrationEventBody)
 
 t.test('every simulated order and callback is a valid wire shape for its channel', async (t) => {
   const random = seededRandom(7)

@@ -2,6 +2,7 @@
 import { validateStreamEvent, type EntityType, type StreamEvent } from '@herald/contracts'
 import type { RedisClient } from './redis.js'
 import type { StreamLayout } from './layout.js'
+import { fieldsOf } from './info.js'
 
 /** Parses one event JSON written by the publisher; null if it is not a valid event. */
 export function parseStreamEvent (json: string | null | undefined): StreamEvent | null {
@@ -67,8 +68,7 @@ export function parseStreamEntries (raw: Array<[string, string[]]>): StreamEntry
   const entries: StreamEntry[] = []
   for (const [streamId, fields] of raw) {
     if (!Array.isArray(fields)) continue
-    const map: Record<string, string> = {}
-    for (let i = 0; i + 1 < fields.length; i += 2) map[fields[i]!] = fields[i + 1]!
+    const map = fieldsOf(fields) as Record<string, string | undefined>
     const t = map.t
     if ((t !== 'order' && t !== 'registration') || map.i === undefined || map.e === undefined) continue
     entries.push({ streamId, entityType: t, entityId: map.i, version: Number(map.v), eventId: map.x ?? '', json: map.e })

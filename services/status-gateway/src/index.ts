@@ -1,2 +1,2 @@
 export { default as gatewayApp, type GatewayAppOptions } from './app.js'
-export { loadGatewayConfig, GatewayEnv, type GatewayConfig } from './config.js'
+export { loadGatewayConfig, type GatewayConfig } from './config.js'

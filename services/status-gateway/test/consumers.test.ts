@@ -1,6 +1,6 @@
 import t from 'tap'
 import type tap from 'tap'
-import { createRedisClient } from '@herald/streams'
+import { createRedisClient, readGroups } from '@herald/streams'
 import { TEST_REDIS_URL } from '@herald/service-kit/testing'
 import { buildGateway } from './helper.js'
 import { ADMIN, orderEvent, usePublisher, waitUntil } from './support.js'
@@ -37,8 +37,8 @@ t.test('a destroyed consumer group is re-created and events keep flowing', async
   await redis.xgroup('DESTROY', layout.streamKey(0), app.streamConsumers.group)
   // The reader sees NOGROUP on its next read (within GATEWAY_READ_BLOCK_MS) and re-creates the group.
   await waitUntil(async () => {
-    const groups = await redis.call('XINFO', 'GROUPS', layout.streamKey(0)) as unknown[][]
-    return groups.some((g) => g.includes(app.streamConsumers.group))
+    const groups = await readGroups(redis, layout.streamKey(0))
+    return groups.some((g) => g.name === app.streamConsumers.group)
   }, 'the group to be re-created')
   await heldThenNotified(t, app, () => publisher.publish(orderEvent('o-nogroup', 2)), 'o-nogroup', 2)
   // Destroyed again with an event published before the reader notices: it resumes from its last id.
@@ -75,7 +75,7 @@ t.test('groups of replicas idle past GATEWAY_GROUP_IDLE_MS are removed; live one
   await redis.xgroup('CREATE', layout.streamKey(0), 'not-a-gateway', '$')
   const removed = await app.streamConsumers.instances.sweep()
   t.same(removed.sort(), ['gw:gone-replica', 'gw:orphan'])
-  const names = (await redis.call('XINFO', 'GROUPS', layout.streamKey(0)) as unknown[][]).map((g) => g[1])
+  const names = (await readGroups(redis, layout.streamKey(0))).map((g) => g.name)
   t.same(names.sort(), [app.streamConsumers.group, 'not-a-gateway'].sort())
   t.equal(await redis.zscore(key, 'gone-replica'), null)
 })
@@ -93,6 +93,6 @@ t.test('lag and pending per group are exported on scrape; close removes this rep
   }, 'lag 0 and pending 0')
   t.pass('lag and pending of this replica\'s group reached 0')
   await app.close()
-  const groups = await redis.call('XINFO', 'GROUPS', layout.streamKey(0)) as unknown[][]
+  const groups = await readGroups(redis, layout.streamKey(0))
   t.same(groups, [], 'the group is gone with the replica')
 })

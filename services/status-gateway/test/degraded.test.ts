@@ -2,19 +2,11 @@ import t from 'tap'
 import { spawn, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
 import { createServer } from 'node:net'
+import { freePort } from '@herald/service-kit/testing'
 import { buildGateway, listen } from './helper.js'
 import { ADMIN, SseReader, getJson, insertOrder, orderEvent, orderSnapshot, usePublisher, waitUntil } from './support.js'
 
 const auth = { authorization: `Bearer ${ADMIN}` }
-
-async function freePort (): Promise<number> {
-  const server = createServer()
-  server.listen(0, '127.0.0.1')
-  await once(server, 'listening')
-  const { port } = server.address() as { port: number }
-  server.close()
-  return port
-}
 
 /** A throw-away redis-server on its own port, without persistence: a restart loses everything. */
 async function startRedis (port: number): Promise<ChildProcess> {

@@ -1,7 +1,5 @@
 // Builds the ingest app for one test on its own Postgres schema and Redis prefix; closed in teardown.
 import { readFileSync } from 'node:fs'
-import { once } from 'node:events'
-import { createServer } from 'node:net'
 import { createFastify } from '@herald/service-kit'
 import { TEST_DATABASE_URL, TEST_REDIS_URL, TEST_SECRETS, useTestPrefix, useTestSchema } from '@herald/service-kit/testing'
 import { StreamLayout, createRedisClient, parseStreamEntries, type RedisClient, type StreamEntry } from '@herald/streams'
@@ -127,13 +125,4 @@ export function darajaCallback (checkoutRequestId: string, resultCode: number, a
   return JSON.stringify(body)
 }
 
-/** A local port nothing listens on right now. */
-export async function freePort (): Promise<number> {
-  const server = createServer()
-  server.listen(0, '127.0.0.1')
-  await once(server, 'listening')
-  const { port } = server.address() as { port: number }
-  server.close()
-  await once(server, 'close')
-  return port
-}
+export { freePort } from '@herald/service-kit/testing'

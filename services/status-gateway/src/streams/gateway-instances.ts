@@ -1,7 +1,6 @@
 // Which gateway replicas are alive, and removal of the consumer groups of those that are gone.
 import type { FastifyBaseLogger } from 'fastify'
-import type { RedisClient, StreamLayout } from '@herald/streams'
-import { toRecord } from './stream-consumer.js'
+import { readGroups, type RedisClient, type StreamLayout } from '@herald/streams'
 
 const GROUP_PREFIX = 'gw:'
 
@@ -63,15 +62,7 @@ export class GatewayInstances {
     stale.delete(instanceId)
     const removed: string[] = []
     for (const streamKey of layout.streamKeys()) {
-      let groups: unknown[][]
-      try {
-        groups = await redis.call('XINFO', 'GROUPS', streamKey) as unknown[][]
-      } catch (err) {
-        if (err instanceof Error && err.message.includes('no such key')) continue
-        throw err
-      }
-      for (const fields of groups) {
-        const name = String(toRecord(fields).name)
+      for (const { name } of await readGroups(redis, streamKey)) {
         if (!name.startsWith(GROUP_PREFIX)) continue
         const owner = name.slice(GROUP_PREFIX.length)
         if (owner === instanceId) continue

@@ -1,7 +1,7 @@
 // Reads one shard's stream through this replica's consumer group and hands each event to the dispatcher.
 import type { FastifyBaseLogger } from 'fastify'
 import type { StreamEvent } from '@herald/contracts'
-import { parseStreamEntries, parseStreamEvent, type RedisClient } from '@herald/streams'
+import { parseStreamEntries, parseStreamEvent, readGroups, type RedisClient } from '@herald/streams'
 
 export interface StreamConsumerOptions {
   shard: number
@@ -56,7 +56,6 @@ export class StreamConsumer {
   #sleepTimer: NodeJS.Timeout | undefined
   #wake: (() => void) | undefined
   #failures = 0
-  #watchdogFired = 0
   #markReading!: () => void
   /** Settles once the group exists and the first read is under way. */
   readonly reading: Promise<void> = new Promise((resolve) => { this.#markReading = resolve })
@@ -70,11 +69,6 @@ export class StreamConsumer {
   /** True while the reader connection is up. */
   get connected (): boolean {
     return this.#reader?.status === 'ready'
-  }
-
-  /** How many times the watchdog replaced a hung connection (tests and logs). */
-  get watchdogResets (): number {
-    return this.#watchdogFired
   }
 
   start (): void {
@@ -157,11 +151,8 @@ export class StreamConsumer {
     }
     if (this.#lastId === null) {
       // Remember where the group starts, so a group lost before the first event resumes without a gap.
-      const groups = await reader.call('XINFO', 'GROUPS', streamKey) as unknown[][]
-      for (const fields of groups) {
-        const info = toRecord(fields)
-        if (info.name === group && typeof info['last-delivered-id'] === 'string') this.#lastId = info['last-delivered-id']
-      }
+      const own = (await readGroups(reader, streamKey)).find((info) => info.name === group)
+      if (own !== undefined) this.#lastId = own.lastDeliveredId
     }
     this.#groupReady = true
     this.#markReading()
@@ -170,7 +161,6 @@ export class StreamConsumer {
   async #read (reader: RedisClient, id: string): Promise<XReadGroupReply> {
     const { streamKey, group, consumer, count, blockMs } = this.#options
     this.#watchdog = setTimeout(() => {
-      this.#watchdogFired++
       this.#log.warn({ deadlineMs: blockMs + WATCHDOG_MARGIN_MS }, 'blocking read outlived its deadline; reconnecting the reader')
       this.#replaceReader()
     }, blockMs + WATCHDOG_MARGIN_MS)
@@ -208,13 +198,6 @@ export class StreamConsumer {
       this.#sleepTimer = setTimeout(resolve, ms)
     })
   }
-}
-
-/** XINFO answers flat `[k, v, k, v …]` arrays. */
-export function toRecord (fields: unknown[]): Record<string, unknown> {
-  const record: Record<string, unknown> = {}
-  for (let i = 0; i + 1 < fields.length; i += 2) record[String(fields[i])] = fields[i + 1]
-  return record
 }
 
 export function compareStreamIds (a: string, b: string): number {

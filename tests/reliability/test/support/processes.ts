@@ -59,7 +59,7 @@ export class ServiceProcess {
       env: { PATH: process.env.PATH ?? '', HOST: '127.0.0.1', PORT: String(port), ...env },
       stdio: ['ignore', 'pipe', 'pipe']
     })
-    const keep = (chunk: Buffer): void => { this.#output = (this.#output + chunk.toString().split('\n').filter((l) => !/request (completed|failed)|incoming request/.test(l)).join('\n')).slice(-40_000) }
+    const keep = (chunk: Buffer): void => { this.#output = (this.#output + chunk.toString().split('\n').filter((l) => !/"msg":"(request completed|incoming request)"/.test(l)).join('\n')).slice(-40_000) }
     this.child.stdout?.on('data', keep)
     this.child.stderr?.on('data', keep)
     this.exited = new Promise((resolve) => this.child.once('exit', () => resolve()))

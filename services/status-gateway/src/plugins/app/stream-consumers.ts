@@ -2,8 +2,8 @@
 import fp from 'fastify-plugin'
 import { Gauge } from 'prom-client'
 import type { StreamEvent } from '@herald/contracts'
-import { createRedisClient } from '@herald/streams'
-import { StreamConsumer, toRecord } from '../../streams/stream-consumer.js'
+import { createRedisClient, readGroups } from '@herald/streams'
+import { StreamConsumer } from '../../streams/stream-consumer.js'
 import { GatewayInstances, groupNameOf } from '../../streams/gateway-instances.js'
 
 export interface StreamConsumers {
@@ -83,13 +83,12 @@ export default fp(async (fastify) => {
       streamPending.reset()
       if (fastify.redis.status !== 'ready') return
       for (const [shard, streamKey] of layout.streamKeys().entries()) {
-        const groups = await fastify.redis.call('XINFO', 'GROUPS', streamKey).catch(() => []) as unknown[][]
-        for (const fields of groups) {
-          const info = toRecord(fields)
-          const labels = { shard: String(shard), group: String(info.name) }
-          streamPending.set(labels, Number(info.pending ?? 0))
+        const groups = await readGroups(fastify.redis, streamKey).catch(() => [])
+        for (const info of groups) {
+          const labels = { shard: String(shard), group: info.name }
+          streamPending.set(labels, info.pending)
           // Redis answers nil lag when it cannot tell (after deletions); leave the series out then.
-          if (info.lag !== null && info.lag !== undefined) this.set(labels, Number(info.lag))
+          if (info.lag !== null) this.set(labels, info.lag)
         }
       }
     }

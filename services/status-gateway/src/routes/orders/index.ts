@@ -4,9 +4,9 @@ import Type from 'typebox'
 import {
   ErrorBody, OrderEventsQuery, OrderIdParams, OrderSnapshotResponse, OrderSseMessage, OrderWaitQuery, OrderWaitResponse
 } from '@herald/contracts'
-import { NotFoundError, UnavailableError, ValidationError } from '@herald/service-kit'
+import { NotFoundError, ValidationError } from '@herald/service-kit'
 import { readHistory } from '@herald/streams'
-import { isFinalPayment, newerOrder, orderForReader } from '../../plugins/app/status-store.js'
+import { orderForReader } from '../../orders/order-view.js'
 
 /** Each `data:` line is one of these messages (documented per message in the OpenAPI document). */
 const EventStream = {
@@ -51,27 +51,14 @@ const orderRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
     const { showCustomer } = access.authorize(request, 'order', orderId)
     holdSlots(request, reply)
 
-    // Registered before the read: an event that lands during the read is remembered, not lost.
-    const waiter = orderWaiters.register(orderId, reply, showCustomer)
-    let current
-    try {
-      current = newerOrder(await statusStore.readOrder(orderId), waiter.known)
-    } catch (err) {
-      orderWaiters.remove(waiter)
-      throw err
-    }
-    if (waiter.done) return reply // the client left during the read
-    if (current === null) {
-      orderWaiters.remove(waiter)
-      throw new NotFoundError(`Order ${orderId} not found`)
-    }
-    orderWaiters.countRequest(orderId, isFinalPayment(current))
-    const since = request.query.since ?? current.version
-    if (isFinalPayment(current) || current.version > since) {
-      orderWaiters.answer(waiter, current, 'immediate', false)
-    } else {
-      orderWaiters.arm(waiter, since, timeout, current)
-    }
+    await orderWaiters.wait({
+      orderId,
+      reply,
+      showCustomer,
+      since: request.query.since,
+      timeoutMs: timeout,
+      read: () => statusStore.readOrder(orderId)
+    })
     return reply
   })
 
@@ -87,16 +74,13 @@ const orderRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   }, async (request, reply) => {
     const { orderId } = request.params
     const { showCustomer } = access.authorize(request, 'order', orderId)
-    if (fastify.redis.status !== 'ready') throw new UnavailableError('Live updates are unavailable right now; retry shortly')
-    // An order exists before anyone can follow it (PUT /v1/orders mints its token): a stream for an
-    // unknown id would be held for nothing, so it is a 404, as the long-poll is.
-    if (await statusStore.readOrder(orderId) === null) throw new NotFoundError(`Order ${orderId} not found`)
-    holdSlots(request, reply)
-    const client = streamFanout.open(reply, { kind: 'order', entityId: orderId, showCustomer }, {
+    await streamFanout.open(request, reply, { kind: 'order', entityId: orderId, showCustomer }, {
       history: (afterVersion) => readHistory(fastify.redis, fastify.streamLayout, 'order', orderId, afterVersion),
-      snapshot: () => statusStore.readOrder(orderId)
+      snapshot: () => statusStore.readOrder(orderId),
+      // An order exists before anyone can follow it (PUT /v1/orders mints its token): a stream for an
+      // unknown id would be held for nothing, so it is a 404, as the long-poll is.
+      notFound: `Order ${orderId} not found`
     })
-    await client.resume(lastEventIdOf(request.headers['last-event-id'], request.query.lastEventId))
   })
 
   // The router prefers the static `updates` segment over `:orderId` for this exact path only: an order
@@ -112,18 +96,8 @@ const orderRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
     }
   }, async (request, reply) => {
     access.authorizeAdmin(request, 'the all-orders feed')
-    if (fastify.redis.status !== 'ready') throw new UnavailableError('Live updates are unavailable right now; retry shortly')
-    holdSlots(request, reply)
-    const client = streamFanout.open(reply, { kind: 'orders' }, null)
-    await client.resume(lastEventIdOf(request.headers['last-event-id'], request.query.lastEventId))
+    await streamFanout.open(request, reply, { kind: 'orders' }, null)
   })
-}
-
-/** The header wins: a browser reconnecting sends it, while `?lastEventId=` stays what the first connect used. */
-export function lastEventIdOf (header: string | string[] | undefined, query: string | undefined): string | undefined {
-  const value = Array.isArray(header) ? header[0] : header
-  if (value !== undefined && value !== '') return value.trim()
-  return query === '' ? undefined : query
 }
 
 export default orderRoutes

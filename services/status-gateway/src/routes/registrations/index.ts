@@ -5,9 +5,8 @@ import {
   EntityId, ErrorBody, compileValidator, RegistrationIdParams, RegistrationSnapshotResponse, RegistrationSseMessage,
   RegistrationStreamQuery
 } from '@herald/contracts'
-import { NotFoundError, UnavailableError, ValidationError } from '@herald/service-kit'
+import { NotFoundError, ValidationError } from '@herald/service-kit'
 import { readHistory } from '@herald/streams'
-import { lastEventIdOf } from '../orders/index.js'
 
 const entityId = compileValidator(EntityId)
 /** Each `data:` line is one of these messages (documented per message in the OpenAPI document). */
@@ -17,7 +16,7 @@ const EventStream = {
 }
 
 const registrationRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
-  const { statusStore, streamFanout, access, holdSlots } = fastify
+  const { statusStore, streamFanout, access } = fastify
 
   fastify.get('/api/registrations/:registrationId', {
     schema: {
@@ -46,25 +45,18 @@ const registrationRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
     }
   }, async (request, reply) => {
     const { registrationId } = request.query
-    const lastEventId = lastEventIdOf(request.headers['last-event-id'], request.query.lastEventId)
     if (registrationId === undefined || registrationId === '') {
       access.authorizeAdmin(request, 'the all-registrations feed')
-      if (fastify.redis.status !== 'ready') throw new UnavailableError('Live updates are unavailable right now; retry shortly')
-      holdSlots(request, reply)
-      const client = streamFanout.open(reply, { kind: 'registrations' }, null)
-      await client.resume(lastEventId)
+      await streamFanout.open(request, reply, { kind: 'registrations' }, null)
       return
     }
     if (!entityId.check(registrationId)) throw new ValidationError('querystring/registrationId is not a valid registration id')
     access.authorize(request, 'registration', registrationId)
-    if (fastify.redis.status !== 'ready') throw new UnavailableError('Live updates are unavailable right now; retry shortly')
     // Not refused when unknown: a registration page subscribes before the first stage is published.
-    holdSlots(request, reply)
-    const client = streamFanout.open(reply, { kind: 'registration', entityId: registrationId }, {
+    await streamFanout.open(request, reply, { kind: 'registration', entityId: registrationId }, {
       history: (afterVersion) => readHistory(fastify.redis, fastify.streamLayout, 'registration', registrationId, afterVersion),
       snapshot: () => statusStore.readRegistration(registrationId)
     })
-    await client.resume(lastEventId)
   })
 }
 
