@@ -185,6 +185,7 @@ export class SseClient {
   async #replayFrom (afterVersion: number): Promise<void> {
     const history = await this.#source!.history(afterVersion)
     if (this.#closed) return
+    if (history.latestVersion === 0 && history.events.length === 0 && await this.#behindDatabase(afterVersion)) return
     if (afterVersion > history.latestVersion) {
       await this.#resetToSnapshot('unknown_id')
       return
@@ -198,6 +199,29 @@ export class SseClient {
       if (event.version > this.#lastVersion) this.#deliver(event, new EventFrames(event))
     }
     this.#goLive()
+  }
+
+  /**
+   * Redis knows nothing of this entity: never published yet, or lost (Redis restarted empty, a failover)
+   * before the reconciler republished it. "Nothing newer" is not concluded from that: the current state
+   * (Postgres, as Redis has no snapshot) decides; a client behind it gets a `reset` with it, a client at it
+   * goes live. True when handled here. A failed read keeps the stream (events still come live).
+   */
+  async #behindDatabase (afterVersion: number): Promise<boolean> {
+    let snapshot: OrderSnapshot | RegistrationSnapshot | null
+    try {
+      snapshot = await this.#source!.snapshot()
+    } catch (err) {
+      this.#log.debug({ err, feed: this.key }, 'no Redis history and the current state could not be read; going live')
+      return false
+    }
+    if (this.#closed) return true
+    // Unknown here too, or older than the client's id: the caller's `unknown_id` path answers.
+    if (snapshot === null || snapshot.version < afterVersion) return false
+    if (snapshot.version > afterVersion) this.#reset('retention', snapshot)
+    this.#lastVersion = snapshot.version
+    this.#goLive()
+    return true
   }
 
   async #resetToSnapshot (reason: ResetReason): Promise<void> {
