@@ -7,7 +7,8 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { createServer, connect } from 'node:net'
 import { fileURLToPath } from 'node:url'
 import { setTimeout as delay } from 'node:timers/promises'
-import { runMigrations, startEmbeddedPostgres } from '@herald/db'
+import { runMigrations } from '@herald/db'
+import { startEmbeddedPostgres } from '@herald/embedded-postgres'
 import { legacyRedisUrl } from '@herald/service-kit'
 
 const root = fileURLToPath(new URL('..', import.meta.url))

@@ -204,7 +204,7 @@ async function main (): Promise<BenchRun> {
   const startGateway = async (label: string): Promise<{ gateway: ServiceProcess, instanceId: string }> => {
     const instanceId = `bench-${runTag}-${label}`
     // The load generator is one address standing for thousands of browsers: the per-client cap is off.
-    const gateway = await ServiceProcess.start({ name: `status-gateway-${label}`, entry: serviceEntry('@herald/status-gateway'), env: { ...common, HERALD_INSTANCE_ID: instanceId, GATEWAY_MAX_HOLDS_PER_CLIENT: '0' }, logPath: `${runDir}status-gateway-${label}.log` })
+    const gateway = await ServiceProcess.start({ name: `status-gateway-${label}`, entry: serviceEntry('@herald/status-gateway'), env: { ...common, HERALD_INSTANCE_ID: instanceId, GATEWAY_MAX_HOLDS_PER_CLIENT: '0', GATEWAY_RATE_LIMIT_PER_MINUTE: '0' }, logPath: `${runDir}status-gateway-${label}.log` })
     return { gateway, instanceId }
   }
   const driverFor = (gateway: ServiceProcess, connections: number): HeraldDriver => new HeraldDriver({

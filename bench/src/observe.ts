@@ -1,5 +1,5 @@
 // What the bench reads about the processes under test: memory, Redis connections, event-loop delay.
-import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks'
+import { monitorEventLoopDelay } from 'node:perf_hooks'
 import type { Redis } from 'ioredis'
 import type { ProbeMemory } from './probe.js'
 import { metricValue, type ServiceProcess } from './processes.js'
@@ -63,7 +63,7 @@ export async function redisClients (redis: Redis, namePrefix: string): Promise<{
 /** The bench's own event-loop delay while a phase runs: when it is high, the client is the bottleneck. */
 export class LoopDelay {
   static readonly resolutionMs = 10
-  readonly #histogram: IntervalHistogram = monitorEventLoopDelay({ resolution: LoopDelay.resolutionMs })
+  readonly #histogram: ReturnType<typeof monitorEventLoopDelay> = monitorEventLoopDelay({ resolution: LoopDelay.resolutionMs })
 
   constructor () {
     this.#histogram.enable()

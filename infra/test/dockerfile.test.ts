@@ -114,6 +114,10 @@ for (const [target, expected] of Object.entries(targets) as Array<[Target, typeo
     const cmd = JSON.parse(textOf(effective(target, 'CMD'))) as string[]
     t.equal(cmd[0], 'node', 'exec-form CMD runs node')
     t.equal(cmd[1], expected.entry)
+    if (expected.port !== undefined) {
+      const manifest = JSON.parse(readFileSync(join(workspaceDirs.get(deployOf(target).packageName)!, 'package.json'), 'utf8')) as { scripts: Record<string, string> }
+      t.equal(manifest.scripts.start, `node ${expected.entry}`, '`pnpm start` in the service runs what the image runs')
+    }
     const { packageName, command } = deployOf(target)
     t.match(command, /--prod/, 'production dependencies only')
     const packageDir = workspaceDirs.get(packageName)
@@ -153,6 +157,10 @@ t.test('the deploy steps, replayed: each target\'s CMD runs from its deployed fo
     t.ok(existsSync(join(out, targets[target].entry)), `${target}: ${targets[target].entry} deployed`)
     const devDependencies = Object.keys(JSON.parse(readFileSync(join(out, 'package.json'), 'utf8')).devDependencies ?? {})
     t.same(devDependencies.filter((dependency) => existsSync(join(out, 'node_modules', dependency))), [], `${target}: no dev dependencies`)
+    // PGlite is for the `pnpm start` launcher only (@herald/embedded-postgres): never in a production install.
+    const store = existsSync(join(out, 'node_modules', '.pnpm')) ? readdirSync(join(out, 'node_modules', '.pnpm')) : []
+    t.same([...store, ...readdirSync(join(out, 'node_modules'))].filter((entry) => /pglite|embedded-postgres/i.test(entry)), [], `${target}: no PGlite`)
+    t.notOk(existsSync(join(out, 'node_modules', '@electric-sql')), `${target}: no @electric-sql packages`)
     deployed[target] = out
   }
   t.ok(existsSync(join(deployed.migrate!, 'drizzle', 'meta', '_journal.json')), 'migrate carries the committed migrations')

@@ -87,6 +87,7 @@ async function system (): Promise<void> {
     SSE_RETRY_MS: '100',
     // This process stands for a thousand browsers on one address: the per-client cap is off.
     GATEWAY_MAX_HOLDS_PER_CLIENT: '0',
+    GATEWAY_RATE_LIMIT_PER_MINUTE: '0',
     PG_POOL_MAX: '4'
   }
   const started = await Promise.all([

@@ -1,5 +1,5 @@
 // The one error the client throws or reports, carrying the server's machine-readable code when there is one.
-import type { ErrorBody } from '@herald/contracts'
+import type { ErrorBody } from './wire.js'
 
 /** Codes the client adds to the server's `HERALD_ERR_…` codes, for failures that never reached an answer. */
 export const ClientErrorCodes = {

@@ -1,7 +1,7 @@
 // Live updates of registrations and orders over SSE, with reconnect, resume and duplicate suppression.
 import type {
   OrderSnapshot, RegistrationSnapshot, RegistrationUpdate, ResetReason
-} from '@herald/contracts'
+} from './wire.js'
 import type { Clock } from './clock.js'
 import type { HeraldClientError } from './errors.js'
 import { openEventStream, type ReconnectPolicy } from './event-stream.js'

@@ -13,4 +13,4 @@ export { HeraldClientError, ClientErrorCodes } from './errors.js'
 export { systemClock, type Clock } from './clock.js'
 export type {
   OrderWaitResponse, OrderSnapshot, RegistrationUpdate, RegistrationSnapshot, ResetReason, PaymentStatus, PaymentOutcome, FinalStatus
-} from '@herald/contracts'
+} from './wire.js'

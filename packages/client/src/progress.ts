@@ -1,7 +1,7 @@
 // How far a registration (or a payment) has got, for progress bars: pure functions over the updates.
 import type {
   FinalStatus, OrderSnapshot, RegistrationSnapshot, RegistrationUpdate, StageStatus
-} from '@herald/contracts'
+} from './wire.js'
 import { isFinalPaymentStatus } from './wait-for-order.js'
 
 /** The stages back-office producers report today, in the order they run. */

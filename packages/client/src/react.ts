@@ -1,6 +1,6 @@
 // React hooks over the follow functions: `@herald/client/react` (React is an optional peer dependency).
 import { useCallback, useEffect, useMemo, useRef, useState } from 'react'
-import type { OrderSnapshot, RegistrationUpdate } from '@herald/contracts'
+import type { OrderSnapshot, RegistrationUpdate } from './wire.js'
 import type { HeraldClientError } from './errors.js'
 import { followAllRegistrations, followOrder, followRegistration, type FollowOptions, type RegistrationHandlers } from './follow.js'
 import { DEFAULT_REGISTRATION_STAGES, orderProgress, registrationProgress, updatesFromSnapshot, type StageState } from './progress.js'

@@ -1,5 +1,5 @@
 // Waits for one order's payment with long-polls: the checkout page's "up to 4 waits, 5 s apart" policy.
-import type { OrderWaitResponse, PaymentStatus } from '@herald/contracts'
+import type { OrderWaitResponse, PaymentStatus } from './wire.js'
 import { abortReason, systemClock, type Clock } from './clock.js'
 import { ClientErrorCodes, HeraldClientError, errorFromResponse } from './errors.js'
 import { gatewayUrl } from './url.js'

@@ -8,6 +8,8 @@ export const ErrorCodes = {
   FORBIDDEN: 'HERALD_ERR_FORBIDDEN',
   /** 429: the client address or token holds GATEWAY_MAX_HOLDS_PER_CLIENT long-polls and streams already; see `Retry-After`. */
   TOO_MANY_HOLDS: 'HERALD_ERR_TOO_MANY_HOLDS',
+  /** 429: the client address sent more than GATEWAY_RATE_LIMIT_PER_MINUTE requests in a minute; see `Retry-After`. */
+  RATE_LIMITED: 'HERALD_ERR_RATE_LIMITED',
   NOT_FOUND: 'HERALD_ERR_NOT_FOUND',
   ROUTE_NOT_FOUND: 'HERALD_ERR_ROUTE_NOT_FOUND',
   BODY_TOO_LARGE: 'HERALD_ERR_BODY_TOO_LARGE',
@@ -18,6 +20,8 @@ export const ErrorCodes = {
   /** A pull-feed cursor older than the events still kept. */
   CURSOR_EXPIRED: 'HERALD_ERR_CURSOR_EXPIRED',
   UNAVAILABLE: 'HERALD_ERR_UNAVAILABLE',
+  /** 503: the process is past its event-loop or memory limits and sheds new work; see `Retry-After`. */
+  OVERLOADED: 'HERALD_ERR_OVERLOADED',
   INTERNAL: 'HERALD_ERR_INTERNAL'
 } as const
 export type ErrorCode = typeof ErrorCodes[keyof typeof ErrorCodes]

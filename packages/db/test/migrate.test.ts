@@ -1,6 +1,6 @@
 import t from 'tap'
 import { randomBytes } from 'node:crypto'
-import { createDatabase, dropSchema, orders, pingDatabase, runMigrations, startEmbeddedPostgres } from '../src/index.js'
+import { createDatabase, dropSchema, orders, pingDatabase, runMigrations } from '../src/index.js'
 
 const url = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test'
 
@@ -28,14 +28,4 @@ t.test('migrations apply to a fresh schema twice without error, and the tables w
   t.equal(rows[0]!.paymentStatus, 'pending')
   const { rows: [where] } = await handle.pool.query('select current_schema() as s')
   t.equal(where.s, schemaName, 'queries run in the test schema')
-})
-
-t.test('the embedded Postgres serves the pg driver and takes the migrations', async (t) => {
-  const embedded = await startEmbeddedPostgres()
-  t.teardown(() => embedded.stop())
-  await runMigrations(embedded.url)
-  const handle = createDatabase({ url: embedded.url, max: 4 })
-  t.teardown(() => handle.close())
-  const results = await Promise.all([1, 2, 3, 4].map(() => handle.pool.query('select count(*)::int as n from orders')))
-  t.same(results.map((r) => r.rows[0].n), [0, 0, 0, 0], 'several connections at once')
 })

@@ -2,6 +2,7 @@
 import Type, { type Static, type TObject, type TProperties } from 'typebox'
 import { Value } from 'typebox/value'
 import { Compile } from 'typebox/compile'
+import { isIP } from 'node:net'
 
 export class ConfigError extends Error {
   readonly variable: string
@@ -28,7 +29,33 @@ export const CommonEnv = {
   HERALD_STREAM_RETENTION_MS: Type.Integer({ minimum: 60_000, default: 24 * 3600_000 }),
   SHUTDOWN_GRACE_MS: Type.Integer({ minimum: 0, maximum: 600_000, default: 10_000 }),
   /** How long a client may take to send a whole request (slow-loris guard); held responses are not bounded by it. */
-  HTTP_REQUEST_TIMEOUT_MS: Type.Integer({ minimum: 1000, maximum: 600_000, default: 30_000 })
+  HTTP_REQUEST_TIMEOUT_MS: Type.Integer({ minimum: 1000, maximum: 600_000, default: 30_000 }),
+  /** Comma list of proxy IPs/CIDRs whose X-Forwarded-For is believed (Fastify's trustProxy); empty believes none. */
+  TRUSTED_PROXIES: Type.String({ default: '' }),
+  /** Past this mean event-loop delay the service sheds new work (503 or no new holds); 0 turns the check off. */
+  PRESSURE_MAX_EVENT_LOOP_DELAY_MS: Type.Integer({ minimum: 0, default: 1000 }),
+  /** Past this V8 heap use the service sheds new work; 0 turns the check off. */
+  PRESSURE_MAX_HEAP_USED_BYTES: Type.Integer({ minimum: 0, default: 0 }),
+  /** Past this resident set size the service sheds new work; 0 turns the check off. */
+  PRESSURE_MAX_RSS_BYTES: Type.Integer({ minimum: 0, default: 0 }),
+  /** The `Retry-After` of an answer refused under pressure. */
+  PRESSURE_RETRY_AFTER_SECONDS: Type.Integer({ minimum: 1, maximum: 3600, default: 10 })
+}
+
+/**
+ * TRUSTED_PROXIES as Fastify's `trustProxy` list: each entry an IP address or a CIDR, checked here so a
+ * typo stops the process with a message naming the variable instead of trusting nobody (or everybody).
+ */
+export function trustedProxies (value: string): string[] {
+  const entries = commaList(value)
+  for (const entry of entries) {
+    const [address, bits, extra] = entry.split('/')
+    const family = isIP(address ?? '')
+    const maxBits = family === 4 ? 32 : 128
+    const prefixOk = bits === undefined || (/^[0-9]{1,3}$/.test(bits) && Number(bits) <= maxBits)
+    if (family === 0 || !prefixOk || extra !== undefined) throw new ConfigError('TRUSTED_PROXIES', `not an IP address or CIDR: ${JSON.stringify(entry)}`)
+  }
+  return entries
 }
 
 /**
@@ -73,7 +100,10 @@ export function loadConfig<P extends TProperties> (schema: TObject<P>, env: Node
   const withDefaults = Value.Default(schema, input)
   const converted = Value.Convert(schema, withDefaults)
   const check = Compile(schema)
-  if (check.Check(converted)) return converted as Static<TObject<P>>
+  if (check.Check(converted)) {
+    if ('TRUSTED_PROXIES' in schema.properties) trustedProxies(String((converted as Record<string, unknown>).TRUSTED_PROXIES ?? ''))
+    return converted as Static<TObject<P>>
+  }
   const problems = new Map<string, string>()
   for (const error of check.Errors(converted)) {
     if (error.keyword === 'required') {

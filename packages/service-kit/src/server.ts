@@ -33,6 +33,11 @@ export interface ServerSettings {
   bodyLimit?: number
   /** How long a request's headers may take to arrive (slow-loris guard). */
   requestTimeoutMs?: number
+  /**
+   * Proxies (IPs, CIDRs: `trustedProxies(TRUSTED_PROXIES)`) whose X-Forwarded-For is believed, so that
+   * `request.ip` is the client's address; none by default, when a forwarded header changes nothing.
+   */
+  trustedProxies?: readonly string[]
 }
 
 /** A Fastify instance with Herald's defaults; `app` plugins are registered on it by the caller. */
@@ -42,7 +47,7 @@ export function createFastify (settings: ServerSettings, extra: Partial<FastifyS
     logger: loggerOptions(settings.logLevel, settings.service),
     ...requestIdOptions,
     bodyLimit: settings.bodyLimit ?? 64 * 1024,
-    trustProxy: false,
+    trustProxy: settings.trustedProxies !== undefined && settings.trustedProxies.length > 0 ? [...settings.trustedProxies] : false,
     return503OnClosing: true,
     // Long-polls and SSE hold responses open: only the time to send the request is bounded here. Node
     // enforces it on its connection sweep, every 30 s; `cutSlowHeaders` cuts a connection whose first

@@ -3,11 +3,13 @@ import fp from 'fastify-plugin'
 import type { FastifyInstance } from 'fastify'
 import cors from '@fastify/cors'
 import {
-  commaList, databasePlugin, errorHandlerPlugin, healthPlugin, metricsPlugin, openapiPlugin, redisPlugin, securityHeadersPlugin
+  commaList, databasePlugin, errorHandlerPlugin, healthPlugin, metricsPlugin, openapiPlugin, overloadOptionsOf, overloadPlugin, redisPlugin,
+  securityHeadersPlugin
 } from '@herald/service-kit'
 import type { GatewayConfig } from './config.js'
 import accessPlugin from './plugins/app/access.js'
 import clientHoldsPlugin from './plugins/app/client-holds.js'
+import rateLimitPlugin from './plugins/app/rate-limit.js'
 import gatewayMetricsPlugin from './plugins/app/gateway-metrics.js'
 import statusStorePlugin from './plugins/app/status-store.js'
 import orderWaitersPlugin from './plugins/app/order-waiters.js'
@@ -38,6 +40,8 @@ async function gatewayApp (fastify: FastifyInstance, opts: GatewayAppOptions): P
   await fastify.register(openapiPlugin, { title: 'Herald status-gateway', description: 'Long-poll and SSE delivery of payment and registration status.' })
   await fastify.register(healthPlugin)
   await fastify.register(metricsPlugin, { service: 'status-gateway' })
+  // Under pressure the gateway keeps serving the holds it has and refuses new ones (see holdSlots).
+  await fastify.register(overloadPlugin, overloadOptionsOf(config, 'none'))
   // Either dependency alone keeps the gateway useful (Redis: everything; Postgres: long-polls and snapshots
   // in degraded mode), so /readyz turns 503 only when both are down: a Redis outage must not take every
   // gateway out of the Service and turn degraded answers into none.
@@ -59,6 +63,7 @@ async function gatewayApp (fastify: FastifyInstance, opts: GatewayAppOptions): P
       maxAge: 600
     })
   }
+  await fastify.register(rateLimitPlugin)
   await fastify.register(accessPlugin)
   await fastify.register(gatewayMetricsPlugin)
   await fastify.register(clientHoldsPlugin)

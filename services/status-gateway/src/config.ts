@@ -23,6 +23,11 @@ export const GatewayEnv = Type.Object({
    * token (each on its own); past it a 429 with Retry-After. 0 turns the cap off.
    */
   GATEWAY_MAX_HOLDS_PER_CLIENT: Type.Integer({ minimum: 0, default: 100 }),
+  /**
+   * Requests one client address may make a minute, counted in Redis so replicas share the count; past it
+   * a 429 RATE_LIMITED with Retry-After, before any token is checked. Probes and metrics are exempt; 0 off.
+   */
+  GATEWAY_RATE_LIMIT_PER_MINUTE: Type.Integer({ minimum: 0, default: 1200 }),
   LONGPOLL_DEFAULT_TIMEOUT_MS: Type.Integer({ minimum: 1000, default: 60_000 }),
   LONGPOLL_MAX_TIMEOUT_MS: Type.Integer({ minimum: 1000, default: 120_000 }),
   SSE_PING_INTERVAL_MS: Type.Integer({ minimum: 100, default: 30_000 }),

@@ -1,5 +1,5 @@
 // Builds the gateway app for one test on its own Postgres schema and Redis prefix; closed in teardown.
-import { createFastify } from '@herald/service-kit'
+import { createFastify, trustedProxies } from '@herald/service-kit'
 import { TEST_DATABASE_URL, TEST_REDIS_URL, TEST_SECRETS, useTestPrefix, useTestSchema } from '@herald/service-kit/testing'
 import gatewayApp from '../src/app.js'
 import { loadGatewayConfig, type GatewayConfig } from '../src/config.js'
@@ -20,7 +20,7 @@ export interface SharedStorage {
 }
 
 async function build (config: GatewayConfig, schema: string) {
-  const app = createFastify({ service: 'status-gateway', logLevel: process.env.TEST_LOG_LEVEL ?? 'silent' })
+  const app = createFastify({ service: 'status-gateway', logLevel: process.env.TEST_LOG_LEVEL ?? 'silent', trustedProxies: trustedProxies(config.TRUSTED_PROXIES) })
   await app.register(gatewayApp, { config, databaseSchema: schema })
   await app.ready()
   return app

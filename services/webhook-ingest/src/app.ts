@@ -2,7 +2,8 @@
 import fp from 'fastify-plugin'
 import type { FastifyInstance } from 'fastify'
 import {
-  commaList, databasePlugin, errorHandlerPlugin, healthPlugin, metricsPlugin, openapiPlugin, redisPlugin, securityHeadersPlugin
+  commaList, databasePlugin, errorHandlerPlugin, healthPlugin, metricsPlugin, openapiPlugin, overloadOptionsOf, overloadPlugin, redisPlugin,
+  securityHeadersPlugin
 } from '@herald/service-kit'
 import type { IngestConfig } from './config.js'
 import { StandardWebhookVerifier } from './auth/standard-webhooks.js'
@@ -48,6 +49,8 @@ async function ingestApp (fastify: FastifyInstance, opts: IngestAppOptions): Pro
   await fastify.register(openapiPlugin, { title: 'Herald webhook-ingest', description: 'Verified, idempotent intake of payment callbacks and registration events.' })
   await fastify.register(healthPlugin)
   await fastify.register(metricsPlugin, { service: 'webhook-ingest' })
+  // Past its event-loop or memory limits the ingest answers 503 with Retry-After: providers retry.
+  await fastify.register(overloadPlugin, overloadOptionsOf(config, 'all'))
   await fastify.register(databasePlugin, { url: config.DATABASE_URL, schema: opts.databaseSchema, max: config.PG_POOL_MAX, applicationName: 'herald-webhook-ingest' })
   // Redis down, callbacks still go into the outbox and reach the streams later: the ingest stays in its
   // Service (200 `degraded`) instead of turning providers away. Postgres is required.

@@ -10,8 +10,6 @@ export const IngestEnv = Type.Object({
   MPESA_CALLBACK_TOKEN: Type.String({ minLength: 16 }),
   /** Comma list of IPs or CIDRs allowed to call the M-PESA webhook; empty allows all. */
   MPESA_ALLOWED_IPS: Type.String({ default: '' }),
-  /** Comma list of proxy IPs/CIDRs whose X-Forwarded-For is believed; empty believes none. */
-  TRUSTED_PROXIES: Type.String({ default: '' }),
   /** Comma list of `whsec_…` secrets; any of them verifies (rotation). */
   INTERNAL_WEBHOOK_SECRETS: Type.String({ pattern: '^whsec_[A-Za-z0-9+/=]+(,\\s*whsec_[A-Za-z0-9+/=]+)*$' }),
   /** Comma list: the first signs, all verify (rotation). */

@@ -1,6 +1,7 @@
 import t from 'tap'
 import { TEST_SECRETS } from '@herald/service-kit/testing'
 import { buildIngest, fixture, fixtureJson, orderBody, signedHeaders } from './helper.js'
+import { loadIngestConfig } from '../src/config.js'
 
 const PAYHERO = `/webhooks/payhero/${TEST_SECRETS.PAYHERO_CALLBACK_TOKEN}`
 const MPESA = `/webhooks/mpesa/${TEST_SECRETS.MPESA_CALLBACK_TOKEN}`
@@ -346,4 +347,17 @@ t.test('the M-PESA allow-list checks the caller, believing X-Forwarded-For only 
   t.equal(fromSafaricom.statusCode, 200)
   const payhero = await untrusting.app.inject({ method: 'POST', url: PAYHERO, payload: fixture('payhero-legacy-cancelled'), headers: JSON_TYPE })
   t.equal(payhero.statusCode, 200, 'the allow-list applies to M-PESA only')
+})
+
+t.test('TRUSTED_PROXIES: only a listed proxy\'s X-Forwarded-For is believed; a bad entry stops the start', async (t) => {
+  const payload = fixture('daraja-stk-cancelled')
+  const { app } = await buildIngest(t, { MPESA_ALLOWED_IPS: '196.201.214.0/24', TRUSTED_PROXIES: '10.0.0.0/8, 192.0.2.7' })
+  const from = (remoteAddress: string, xff: string) => app.inject({ method: 'POST', url: MPESA, payload, headers: { ...JSON_TYPE, 'x-forwarded-for': xff }, remoteAddress })
+  t.equal((await from('10.20.30.40', '196.201.214.9')).statusCode, 200, 'a listed subnet\'s X-Forwarded-For names the caller')
+  t.equal((await from('192.0.2.7', '196.201.214.9')).statusCode, 200, 'a listed address too')
+  const spoofed = await from('8.8.8.8', '196.201.214.9')
+  t.equal(spoofed.statusCode, 403, 'a spoofed X-Forwarded-For from a peer not listed changes nothing')
+  t.match(spoofed.json(), { code: 'HERALD_ERR_FORBIDDEN', error: /8\.8\.8\.8/ })
+  t.throws(() => loadIngestConfig({ ...TEST_SECRETS, DATABASE_URL: 'postgres://x/y', TRUSTED_PROXIES: '10.0.0.0/8, proxy.local' }), /TRUSTED_PROXIES/)
+  t.throws(() => loadIngestConfig({ ...TEST_SECRETS, DATABASE_URL: 'postgres://x/y', TRUSTED_PROXIES: '10.0.0.0/33' }), /TRUSTED_PROXIES/)
 })

@@ -1,5 +1,6 @@
 import t from 'tap'
-import { runMigrations, startEmbeddedPostgres } from '@herald/db'
+import { runMigrations } from '@herald/db'
+import { startEmbeddedPostgres } from '@herald/embedded-postgres'
 import { buildIngest, eventually, fixture, fixtureJson, orderBody, postCallback, putOrder } from './helper.js'
 
 // PGlite is one backend behind every connection: this runs the ingest as `pnpm start` does (a pool of

@@ -1,6 +1,6 @@
 // Builds the ingest app for one test on its own Postgres schema and Redis prefix; closed in teardown.
 import { readFileSync } from 'node:fs'
-import { createFastify } from '@herald/service-kit'
+import { createFastify, trustedProxies } from '@herald/service-kit'
 import { TEST_DATABASE_URL, TEST_REDIS_URL, TEST_SECRETS, useTestPrefix, useTestSchema } from '@herald/service-kit/testing'
 import { StreamLayout, createRedisClient, parseStreamEntries, type RedisClient, type StreamEntry } from '@herald/streams'
 import type { OrderUpsertBody } from '@herald/contracts'
@@ -28,7 +28,7 @@ export interface BuildOptions {
 }
 
 async function build (config: IngestConfig, schema: string, options: BuildOptions) {
-  const app = createFastify({ service: 'webhook-ingest', logLevel: process.env.TEST_LOG_LEVEL ?? 'silent' })
+  const app = createFastify({ service: 'webhook-ingest', logLevel: process.env.TEST_LOG_LEVEL ?? 'silent', trustedProxies: trustedProxies(config.TRUSTED_PROXIES) })
   await app.register(ingestApp, { config, databaseSchema: schema, publishing: options.publishing ?? true, deliveries: options.deliveries })
   await app.ready()
   return app

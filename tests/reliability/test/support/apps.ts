@@ -35,6 +35,7 @@ export async function buildGatewayApp (t: Teardown, storage: HeraldStorage, env:
     SSE_PING_INTERVAL_MS: '1000',
     // One test process stands for many clients on one address: the per-client cap would refuse them.
     GATEWAY_MAX_HOLDS_PER_CLIENT: '0',
+    GATEWAY_RATE_LIMIT_PER_MINUTE: '0',
     ...TEST_SECRETS,
     ...env
   })

@@ -144,6 +144,7 @@ export async function startGateway (t: Teardown, storage: HeraldStorage, env: Re
     SSE_RETRY_MS: '200',
     // One test process stands for hundreds of clients on one address: the per-client cap would refuse them.
     GATEWAY_MAX_HOLDS_PER_CLIENT: '0',
+    GATEWAY_RATE_LIMIT_PER_MINUTE: '0',
     ...env
   })
   t.teardown(() => gateway.stop())

@@ -14,7 +14,8 @@ declare module 'fastify' {
     clientHolds: ClientHolds
     /**
      * Takes this request's slots until its response closes (answered, timed out, or the client left), or
-     * throws 429 with Retry-After. Called after authorisation, so a bad token is still a 401.
+     * throws 429 with Retry-After (503 OVERLOADED while the process is under pressure). Called after
+     * authorisation, so a bad token is still a 401.
      */
     holdSlots (request: FastifyRequest, reply: FastifyReply): void
   }
@@ -28,6 +29,8 @@ export default fp(async (fastify) => {
   const refused = fastify.gatewayMetrics.holdsRefused
   fastify.decorate('clientHolds', holds)
   fastify.decorate('holdSlots', (request: FastifyRequest, reply: FastifyReply): void => {
+    // Under pressure no new hold is taken; the ones open are served to their end.
+    fastify.refuseIfOverloaded(reply, 'new long-polls or streams')
     // request.ip is the client's address once trustProxy (TRUSTED_PROXIES) names the proxies in front.
     const address = `address:${request.ip}`
     const token = tokenOf(request)
@@ -41,4 +44,4 @@ export default fp(async (fastify) => {
     }
     reply.raw.once('close', release)
   })
-}, { name: 'gateway-client-holds', dependencies: ['gateway-access', 'gateway-metrics'] })
+}, { name: 'gateway-client-holds', dependencies: ['gateway-access', 'gateway-metrics', 'herald-overload'] })

@@ -1,13 +1,13 @@
 // Payment-provider callbacks: PayHero (v2 and Africa shapes) and Daraja STK, authenticated by path token.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import type { FastifyBaseLogger, FastifyInstance, FastifyRequest } from 'fastify'
+import type { FastifyBaseLogger, FastifyInstance } from 'fastify'
 import Type from 'typebox'
 import {
   DarajaAck, DarajaStkCallback, ErrorBody, PayHeroAck, PayHeroCallback, validateDarajaStk,
   validatePayHeroAfrica, validatePayHeroV2, type PayHeroAfricaCallback, type PayHeroV2Callback
 } from '@herald/contracts'
 import { ForbiddenError, ValidationError, commaList } from '@herald/service-kit'
-import { SourceIpPolicy } from '../../auth/source-ip.js'
+import { SourceIpPolicy, plainAddress } from '../../auth/source-ip.js'
 import { fromDarajaStk, fromPayHeroAfrica, fromPayHeroV2, referenceLockNames, type ProviderCallback } from '../../payments/callbacks.js'
 import { createOrderRepository, type CallbackResult } from '../../repositories/orders.js'
 import { assertBody, requirePathToken, useRawJsonBody } from '../request-guards.js'
@@ -41,8 +41,7 @@ const webhookRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   useRawJsonBody(fastify)
   const { config } = fastify
   const repository = createOrderRepository(fastify.pgPool)
-  const sourceIps = new SourceIpPolicy(commaList(config.MPESA_ALLOWED_IPS), commaList(config.TRUSTED_PROXIES))
-  const clientIp = (request: FastifyRequest) => sourceIps.clientIp(request.socket.remoteAddress ?? request.ip, request.headers['x-forwarded-for'])
+  const sourceIps = new SourceIpPolicy(commaList(config.MPESA_ALLOWED_IPS))
 
   fastify.post('/webhooks/payhero/:token', {
     schema: {
@@ -59,7 +58,7 @@ const webhookRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   }, async (request) => {
     const body = request.body
     const callback = requireReference(isPayHeroV2(body) ? fromPayHeroV2(body as PayHeroV2Callback) : fromPayHeroAfrica(body as PayHeroAfricaCallback))
-    const result = await repository.recordCallback(callback, body, clientIp(request))
+    const result = await repository.recordCallback(callback, body, plainAddress(request.ip))
     reportCallback(fastify, request.log, callback, result)
     return { success: true as const, disposition: result.disposition }
   })
@@ -73,15 +72,14 @@ const webhookRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
     },
     onRequest: [
       async (request) => {
-        const ip = clientIp(request)
-        if (!sourceIps.allows(ip)) throw new ForbiddenError(`Source address ${ip} may not call this webhook`)
+        if (!sourceIps.allows(request.ip)) throw new ForbiddenError(`Source address ${request.ip} may not call this webhook`)
       },
       requirePathToken(config.MPESA_CALLBACK_TOKEN)
     ],
     preValidation: async (request) => { assertBody(validateDarajaStk, request.body) }
   }, async (request) => {
     const callback = requireReference(fromDarajaStk(request.body))
-    const result = await repository.recordCallback(callback, request.body, clientIp(request))
+    const result = await repository.recordCallback(callback, request.body, plainAddress(request.ip))
     reportCallback(fastify, request.log, callback, result)
     return { ResultCode: 0 as const, ResultDesc: 'Accepted' as const }
   })

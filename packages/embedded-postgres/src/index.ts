@@ -1,4 +1,5 @@
-// An embedded Postgres (PGlite) served over the wire protocol, so the services' pg code is the same.
+// An embedded Postgres (PGlite) served over the wire protocol, so the services' pg code is the same. Only the
+// `pnpm start` launcher depends on this package: a service's production install carries no PGlite.
 import { mkdirSync } from 'node:fs'
 import { PGlite } from '@electric-sql/pglite'
 import { PGLiteSocketServer } from '@electric-sql/pglite-socket'
