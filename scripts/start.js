@@ -106,7 +106,8 @@ function ensureSecrets () {
 
 function startService (name, entry, port, extraEnv = {}) {
   const child = spawn(process.execPath, [`${root}${entry}`], {
-    env: { ...env, PORT: String(port), HOST: env.HOST ?? '127.0.0.1', ...extraEnv },
+    // Readable lines on a console; LOG_FORMAT=json keeps the JSON a log pipeline reads.
+    env: { ...env, PORT: String(port), HOST: env.HOST ?? '127.0.0.1', LOG_FORMAT: env.LOG_FORMAT || 'pretty', ...extraEnv },
     stdio: ['ignore', 'inherit', 'inherit']
   })
   children.push(child)

@@ -13,6 +13,7 @@ import { HeraldDriver } from './herald-driver.js'
 import { ServiceProcess, serviceEntry, stopAll } from './processes.js'
 import { hotFunctions } from './profile-summary.js'
 import { heapClasses } from './heap-summary.js'
+import { benchChart } from './chart.js'
 import { markdown, type BenchRun, type MachineInfo } from './report.js'
 import { runIngest } from './scenarios/ingest.js'
 import { heraldLongPollTarget, runLongPoll, seedLongPollTarget } from './scenarios/long-poll.js'
@@ -345,8 +346,9 @@ async function main (): Promise<BenchRun> {
 try {
   const run = await main()
   await writeFile(`${resultsDir}${run.runId}.json`, JSON.stringify(run, null, 2) + '\n')
+  await writeFile(`${resultsDir}${run.runId}.svg`, benchChart(run))
   process.stdout.write(markdown(run) + '\n')
-  say(`record: bench/results/${run.runId}.json (logs and profiles in bench/results/${run.runId}/)`)
+  say(`record: bench/results/${run.runId}.json, chart bench/results/${run.runId}.svg (logs and profiles in bench/results/${run.runId}/)`)
   await cleanup()
 } catch (err) {
   if (!interrupted) {

@@ -4,9 +4,13 @@ import { findObject, overlays, podContainers, renderOverlay, services, type Kube
 interface Validatable { validate (): void }
 type ModelClass = new (data: KubeObject) => Validatable
 
-/** kubernetes-models ships one class per apiVersion/kind, each with the OpenAPI schema compiled in. */
+/**
+ * kubernetes-models ships one class per apiVersion/kind, each with the OpenAPI schema compiled in; the
+ * Prometheus Operator's kinds (monitoring component) come from its companion package.
+ */
 async function modelOf (object: KubeObject): Promise<ModelClass> {
-  const module = await import(`kubernetes-models/${object.apiVersion}/${object.kind}`) as Record<string, ModelClass>
+  const from = object.apiVersion.startsWith('monitoring.coreos.com/') ? '@kubernetes-models/prometheus-operator' : 'kubernetes-models'
+  const module = await import(`${from}/${object.apiVersion}/${object.kind}`) as Record<string, ModelClass>
   const model = module[object.kind]
   if (model === undefined) throw new Error(`kubernetes-models has no ${object.apiVersion} ${object.kind}`)
   return model

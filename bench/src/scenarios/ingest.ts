@@ -145,18 +145,18 @@ export async function runIngest (driver: HeraldDriver, ingest: ServiceProcess, b
   const all = [events, upserts, callbacks]
   if (withEndpoint !== undefined) {
     const text = await withEndpoint.ingest.metrics()
-    const undeliveredAtEnd = metricValue(text, 'herald_backend_undelivered')
+    const undeliveredAtEnd = metricValue(text, 'herald_ingest_backend_undelivered')
     const ended = performance.now()
     let drainSeconds: number | null = null
     while (performance.now() - ended < 60_000) {
-      if (metricValue(await withEndpoint.ingest.metrics(), 'herald_backend_undelivered') === 0) {
+      if (metricValue(await withEndpoint.ingest.metrics(), 'herald_ingest_backend_undelivered') === 0) {
         drainSeconds = round((performance.now() - ended) / 1000, 1)
         break
       }
       await new Promise((resolve) => setTimeout(resolve, 250))
     }
     const delivered = (await withEndpoint.ingest.metrics()).split('\n')
-      .filter((line) => line.startsWith('herald_backend_delivery_attempts_total{') && line.includes('result="delivered"'))
+      .filter((line) => line.startsWith('herald_ingest_backend_delivery_attempts_total{') && line.includes('result="delivered"'))
       .reduce((sum, line) => sum + Number(line.slice(line.lastIndexOf(' ') + 1)), 0)
     result.withBackendEndpoint = { signedRegistrationEvents: eventsB!, signedOrderUpserts: upsertsB!, mpesaCallbacks: callbacksB!, delivered, undeliveredAtEnd, drainSeconds }
     all.push(eventsB!, upsertsB!, callbacksB!)

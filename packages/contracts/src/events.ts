@@ -12,7 +12,9 @@ const EnvelopeBase = {
   entityId: EntityId,
   /** Per-entity version, 1, 2, 3 … in commit order: SSE ids and `since` are built on it. */
   version: Type.Integer({ minimum: 1 }),
-  occurredAt: IsoTimestamp
+  occurredAt: IsoTimestamp,
+  /** The x-request-id of the request that caused the event, for following it through both services' logs. */
+  requestId: Type.Optional(Type.String({ maxLength: 128 }))
 }
 
 export const OrderEvent = Type.Object({

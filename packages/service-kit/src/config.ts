@@ -20,6 +20,8 @@ export const CommonEnv = {
     Type.Literal('fatal'), Type.Literal('error'), Type.Literal('warn'),
     Type.Literal('info'), Type.Literal('debug'), Type.Literal('trace'), Type.Literal('silent')
   ], { default: 'info' }),
+  /** `pretty`: human-readable lines through pino-pretty (`pnpm start` sets it); `json` everywhere else. */
+  LOG_FORMAT: Type.Union([Type.Literal('json'), Type.Literal('pretty')], { default: 'json' }),
   REDIS_URL: Type.String({ default: 'redis://127.0.0.1:6379', pattern: '^(redis|rediss|rediss?\\+cluster)://' }),
   REDIS_CLUSTER_NODES: Type.String({ default: '', pattern: '^$|^[^,:\\s]+:[0-9]+(,[^,:\\s]+:[0-9]+)*$' }),
   DATABASE_URL: Type.String({ pattern: '^postgres(ql)?://' }),
@@ -30,6 +32,10 @@ export const CommonEnv = {
   SHUTDOWN_GRACE_MS: Type.Integer({ minimum: 0, maximum: 600_000, default: 10_000 }),
   /** How long a client may take to send a whole request (slow-loris guard); held responses are not bounded by it. */
   HTTP_REQUEST_TIMEOUT_MS: Type.Integer({ minimum: 1000, maximum: 600_000, default: 30_000 }),
+  /** Where OpenTelemetry spans go (OTLP over HTTP, e.g. `http://collector:4318`); empty: tracing off. */
+  OTEL_EXPORTER_OTLP_ENDPOINT: Type.String({ default: '', pattern: '^$|^https?://' }),
+  /** The commit the build came from, for `*_build_info{commit}` (set by the image build). */
+  HERALD_BUILD_COMMIT: Type.String({ default: 'unknown', pattern: '^[A-Za-z0-9._-]{1,64}$' }),
   /** Comma list of proxy IPs/CIDRs whose X-Forwarded-For is believed (Fastify's trustProxy); empty believes none. */
   TRUSTED_PROXIES: Type.String({ default: '' }),
   /** Past this mean event-loop delay the service sheds new work (503 or no new holds); 0 turns the check off. */

@@ -1,6 +1,8 @@
 // pino options shared by the services: JSON logs, request ids, personal data masked.
 import type { FastifyServerOptions } from 'fastify'
+import type { DestinationStream } from 'pino'
 import { randomUUID } from 'node:crypto'
+import { createRequire } from 'node:module'
 import { maskText } from './mask.js'
 
 /** Query parameters whose values are secrets, by their decoded, lower-cased name. */
@@ -41,10 +43,16 @@ export function redactUrl (url: string): string {
   return maskText(redacted)
 }
 
-export function loggerOptions (level: string, service: string): FastifyServerOptions['logger'] {
+export type LogFormat = 'json' | 'pretty'
+
+export function loggerOptions (level: string, service: string, format: LogFormat = 'json', stream?: DestinationStream): FastifyServerOptions['logger'] {
   return {
     level,
+    ...(stream !== undefined ? { stream } : {}),
     base: { service },
+    // pino-pretty in a worker thread: the service still builds JSON lines, the transport prints them.
+    // Resolved here: pino would look for the target from Fastify's directory, where it is not installed.
+    ...(format === 'pretty' ? { transport: { target: createRequire(import.meta.url).resolve('pino-pretty'), options: { translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' } } } : {}),
     redact: {
       paths: [
         'req.headers.authorization',
@@ -67,7 +75,13 @@ export function loggerOptions (level: string, service: string): FastifyServerOpt
   }
 }
 
+/** A caller's request id is kept when it is a plain token: it lands in logs and answers as given. */
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/
+
 export const requestIdOptions = {
-  requestIdHeader: 'x-request-id',
-  genReqId: () => randomUUID()
+  requestIdHeader: false,
+  genReqId: (request: { headers: Record<string, string | string[] | undefined> }) => {
+    const given = request.headers['x-request-id']
+    return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID()
+  }
 } satisfies Partial<FastifyServerOptions>

@@ -3,9 +3,10 @@ import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest, 
 import closeWithGrace from 'close-with-grace'
 import type { IncomingMessage, Server } from 'node:http'
 import type { Socket } from 'node:net'
+import type { DestinationStream } from 'pino'
 import { TypeBoxValidatorCompiler, type TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { ErrorCodes, type ErrorBody } from '@herald/contracts'
-import { loggerOptions, requestIdOptions } from './logger.js'
+import { loggerOptions, requestIdOptions, type LogFormat } from './logger.js'
 import { ConfigError } from './config.js'
 
 /** Longer than any id the contracts accept (128), so an over-long id is a validation 400 naming it. */
@@ -30,6 +31,10 @@ function answerFrameworkError (error: Error & { code?: string }, request: Fastif
 export interface ServerSettings {
   service: string
   logLevel: string
+  /** JSON lines unless `pretty` (LOG_FORMAT). */
+  logFormat?: LogFormat
+  /** Where log lines go instead of stdout (tests). */
+  logStream?: DestinationStream
   bodyLimit?: number
   /** How long a request's headers may take to arrive (slow-loris guard). */
   requestTimeoutMs?: number
@@ -44,7 +49,7 @@ export interface ServerSettings {
 export function createFastify (settings: ServerSettings, extra: Partial<FastifyServerOptions> = {}) {
   const requestTimeout = settings.requestTimeoutMs ?? 30_000
   const app = Fastify({
-    logger: loggerOptions(settings.logLevel, settings.service),
+    logger: loggerOptions(settings.logLevel, settings.service, settings.logFormat, settings.logStream),
     ...requestIdOptions,
     bodyLimit: settings.bodyLimit ?? 64 * 1024,
     trustProxy: settings.trustedProxies !== undefined && settings.trustedProxies.length > 0 ? [...settings.trustedProxies] : false,

@@ -58,3 +58,5 @@ export async function freePort (): Promise<number> {
   await once(server, 'close')
   return port
 }
+
+export { captureLogLines, checkedLogStream, duplicateKeys } from './log-lines.js'

@@ -8,7 +8,7 @@ async function build (t: Test) {
   const app = createFastify({ service: 'kit-test', logLevel: 'silent', bodyLimit: 1024 })
   await app.register(errorHandlerPlugin)
   await app.register(healthPlugin)
-  await app.register(metricsPlugin, { service: 'kit-test' })
+  await app.register(metricsPlugin, { service: 'kit-test', namespace: 'herald_kit', version: '0.0.0', commit: 'unknown' })
   let dependencyUp = true
   app.readiness.add('dependency', async () => dependencyUp)
   app.post('/things', {

@@ -63,9 +63,42 @@ export class EventPublisher {
   }
 
   async publish (event: StreamEvent): Promise<PublishResult> {
+    const [code, value] = await this.#redis.heraldPublish!(...this.#argsOf(event))
+    return resultOf(code, value)
+  }
+
+  /**
+   * Publishes many events, one pipeline (one round trip) per shard: a shard's keys share a hash tag, so
+   * each pipeline goes to one node in a cluster too. Events of one entity keep their order (they are on
+   * one shard); results come back in the order of `events`. A failed pipeline rejects.
+   */
+  async publishMany (events: readonly StreamEvent[]): Promise<PublishResult[]> {
+    const results = new Array<PublishResult>(events.length)
+    const byShard = new Map<number, number[]>()
+    events.forEach((event, index) => {
+      const shard = this.#layout.shardOf(event.entityType, event.entityId)
+      const list = byShard.get(shard)
+      if (list === undefined) byShard.set(shard, [index])
+      else list.push(index)
+    })
+    await Promise.all([...byShard.values()].map(async (indexes) => {
+      const pipeline = this.#redis.pipeline() as ReturnType<RedisClient['pipeline']> & { heraldPublish: (...args: string[]) => unknown }
+      for (const index of indexes) pipeline.heraldPublish(...this.#argsOf(events[index]!))
+      const replies = (await pipeline.exec()) ?? []
+      indexes.forEach((eventIndex, i) => {
+        const [err, reply] = replies[i] ?? [new Error('pipeline answered nothing')]
+        if (err !== null && err !== undefined) throw err
+        const [code, value] = reply as [number, string]
+        results[eventIndex] = resultOf(code, value)
+      })
+    }))
+    return results
+  }
+
+  #argsOf (event: StreamEvent): [string, string, string, ...string[]] {
     const layout = this.#layout
     const shard = layout.shardOf(event.entityType, event.entityId)
-    const [code, value] = await this.#redis.heraldPublish!(
+    return [
       layout.streamKey(shard),
       layout.snapshotKey(event.entityType, event.entityId),
       layout.historyKey(event.entityType, event.entityId),
@@ -77,9 +110,12 @@ export class EventPublisher {
       String(this.#options.retentionMs),
       String(this.#options.historyMax),
       String(this.#options.snapshotTtlMs)
-    )
-    if (code === 1) return { status: 'published', streamId: value }
-    if (code === 0) return { status: 'duplicate', currentVersion: Number(value) }
-    return { status: 'gap', currentVersion: Number(value) }
+    ]
   }
+}
+
+function resultOf (code: number, value: string): PublishResult {
+  if (code === 1) return { status: 'published', streamId: value }
+  if (code === 0) return { status: 'duplicate', currentVersion: Number(value) }
+  return { status: 'gap', currentVersion: Number(value) }
 }

@@ -72,3 +72,15 @@ t.test('keys of one entity share a hash tag', async (t) => {
   t.equal(tagOf(layout.historyKey('order', 'ord_9')), tagOf(layout.streamKey(shard)))
   t.throws(() => new StreamLayout({ prefix: 'x', shards: 0 }))
 })
+
+t.test('publishMany: one pipeline per shard, results in the order given, a gap reported as such', async (t) => {
+  const publisher = new EventPublisher(redis, layout, { retentionMs: 3600_000 })
+  const ids = ['m1', 'm2', 'm3', 'm4', 'm5', 'm6']
+  t.ok(new Set(ids.map((id) => layout.shardOf('registration', id))).size > 1, 'the entities span several shards')
+  const events = ids.flatMap((id) => [registrationEvent(id, 1), registrationEvent(id, 2)])
+  events.push(registrationEvent('m1', 2), registrationEvent('m7', 1), registrationEvent('m7', 3))
+  const results = await publisher.publishMany(events)
+  t.same(results.map((r) => r.status), [...ids.flatMap(() => ['published', 'published']), 'duplicate', 'published', 'gap'])
+  for (const id of ids) t.equal((await readSnapshot(redis, layout, 'registration', id))?.version, 2, `${id} at version 2`)
+  t.same(await publisher.publishMany([]), [])
+})

@@ -3,8 +3,8 @@ import fp from 'fastify-plugin'
 import type { FastifyInstance } from 'fastify'
 import cors from '@fastify/cors'
 import {
-  commaList, databasePlugin, errorHandlerPlugin, healthPlugin, metricsPlugin, openapiPlugin, overloadOptionsOf, overloadPlugin, redisPlugin,
-  securityHeadersPlugin
+  commaList, databasePlugin, errorHandlerPlugin, healthPlugin, metricsPlugin, openapiPlugin, overloadOptionsOf, overloadPlugin, packageVersion,
+  redisPlugin, requestIdPlugin, securityHeadersPlugin, tracingPlugin
 } from '@herald/service-kit'
 import type { GatewayConfig } from './config.js'
 import accessPlugin from './plugins/app/access.js'
@@ -35,11 +35,22 @@ declare module 'fastify' {
 async function gatewayApp (fastify: FastifyInstance, opts: GatewayAppOptions): Promise<void> {
   const { config } = opts
   fastify.decorate('config', config)
+  const version = packageVersion(new URL('../package.json', import.meta.url))
+  // First, so every route and hook registered after it is traced.
+  await fastify.register(tracingPlugin, { service: 'status-gateway', version, endpoint: config.OTEL_EXPORTER_OTLP_ENDPOINT })
   await fastify.register(errorHandlerPlugin)
+  await fastify.register(requestIdPlugin)
   await fastify.register(securityHeadersPlugin)
   await fastify.register(openapiPlugin, { title: 'Herald status-gateway', description: 'Long-poll and SSE delivery of payment and registration status.' })
   await fastify.register(healthPlugin)
-  await fastify.register(metricsPlugin, { service: 'status-gateway' })
+  await fastify.register(metricsPlugin, {
+    service: 'status-gateway',
+    namespace: 'herald_gateway',
+    version,
+    commit: config.HERALD_BUILD_COMMIT,
+    // Held responses: observed as holds, apart from request durations.
+    holdRoutes: ['/api/orders/:orderId/wait', '/api/orders/:orderId/events', '/api/orders/updates/stream', '/api/registrations/updates/stream']
+  })
   // Under pressure the gateway keeps serving the holds it has and refuses new ones (see holdSlots).
   await fastify.register(overloadPlugin, overloadOptionsOf(config, 'none'))
   // Either dependency alone keeps the gateway useful (Redis: everything; Postgres: long-polls and snapshots
@@ -59,7 +70,8 @@ async function gatewayApp (fastify: FastifyInstance, opts: GatewayAppOptions): P
     await fastify.register(cors, {
       origin: origins,
       methods: ['GET'],
-      allowedHeaders: ['Authorization', 'Last-Event-ID', 'Content-Type'],
+      allowedHeaders: ['Authorization', 'Last-Event-ID', 'Content-Type', 'X-Request-Id'],
+      exposedHeaders: ['X-Request-Id'],
       maxAge: 600
     })
   }

@@ -1,6 +1,6 @@
 // Builds the gateway app for one test on its own Postgres schema and Redis prefix; closed in teardown.
 import { createFastify, trustedProxies } from '@herald/service-kit'
-import { TEST_DATABASE_URL, TEST_REDIS_URL, TEST_SECRETS, useTestPrefix, useTestSchema } from '@herald/service-kit/testing'
+import { TEST_DATABASE_URL, TEST_REDIS_URL, TEST_SECRETS, checkedLogStream, useTestPrefix, useTestSchema } from '@herald/service-kit/testing'
 import gatewayApp from '../src/app.js'
 import { loadGatewayConfig, type GatewayConfig } from '../src/config.js'
 
@@ -19,8 +19,21 @@ export interface SharedStorage {
   prefix: string
 }
 
+const logLinesOf = new WeakMap<object, string[]>()
+
+/** The latest log lines of a test app (JSON, debug level and up unless TEST_LOG_LEVEL says otherwise). */
+export function logLines (app: object): string[] {
+  return logLinesOf.get(app) ?? []
+}
+
 async function build (config: GatewayConfig, schema: string) {
-  const app = createFastify({ service: 'status-gateway', logLevel: process.env.TEST_LOG_LEVEL ?? 'silent', trustedProxies: trustedProxies(config.TRUSTED_PROXIES) })
+  // Every test app logs (at LOG_LEVEL, info by default) into a stream that checks each line: no line may repeat a key.
+  const logs = checkedLogStream(process.env.TEST_LOG_LEVEL !== undefined)
+  const app = createFastify({ service: 'status-gateway', logLevel: process.env.TEST_LOG_LEVEL ?? config.LOG_LEVEL, logStream: logs.stream, trustedProxies: trustedProxies(config.TRUSTED_PROXIES) })
+  app.addHook('onClose', async () => {
+    if (logs.problems.length > 0) throw new Error(`log lines with repeated keys:\n${logs.problems.slice(0, 5).join('\n')}`)
+  })
+  logLinesOf.set(app, logs.lines)
   await app.register(gatewayApp, { config, databaseSchema: schema })
   await app.ready()
   return app

@@ -2,14 +2,15 @@
 import fp from 'fastify-plugin'
 import type { FastifyInstance } from 'fastify'
 import {
-  commaList, databasePlugin, errorHandlerPlugin, healthPlugin, metricsPlugin, openapiPlugin, overloadOptionsOf, overloadPlugin, redisPlugin,
-  securityHeadersPlugin
+  commaList, databasePlugin, errorHandlerPlugin, healthPlugin, metricsPlugin, openapiPlugin, overloadOptionsOf, overloadPlugin, packageVersion,
+  redisPlugin, requestIdPlugin, securityHeadersPlugin, tracingPlugin
 } from '@herald/service-kit'
 import type { IngestConfig } from './config.js'
 import { StandardWebhookVerifier } from './auth/standard-webhooks.js'
 import ingestMetricsPlugin from './plugins/ingest-metrics.js'
 import outboxRelayPlugin from './plugins/outbox-relay.js'
 import outboxReconcilerPlugin from './plugins/outbox-reconciler.js'
+import unitOfWorkPlugin from './plugins/unit-of-work.js'
 import recordRetentionPlugin from './plugins/record-retention.js'
 import backendDeliveriesPlugin from './plugins/backend-deliveries.js'
 import { backendEndpointsOf, backendEventTypesOf } from './deliveries/backend-endpoints.js'
@@ -44,11 +45,20 @@ async function ingestApp (fastify: FastifyInstance, opts: IngestAppOptions): Pro
   const { config } = opts
   fastify.decorate('config', config)
   fastify.decorate('standardWebhookVerifier', new StandardWebhookVerifier(commaList(config.INTERNAL_WEBHOOK_SECRETS)))
+  const version = packageVersion(new URL('../package.json', import.meta.url))
+  // First, so every route and hook registered after it is traced.
+  await fastify.register(tracingPlugin, { service: 'webhook-ingest', version, endpoint: config.OTEL_EXPORTER_OTLP_ENDPOINT })
   await fastify.register(errorHandlerPlugin)
+  await fastify.register(requestIdPlugin)
   await fastify.register(securityHeadersPlugin)
   await fastify.register(openapiPlugin, { title: 'Herald webhook-ingest', description: 'Verified, idempotent intake of payment callbacks and registration events.' })
   await fastify.register(healthPlugin)
-  await fastify.register(metricsPlugin, { service: 'webhook-ingest' })
+  await fastify.register(metricsPlugin, {
+    service: 'webhook-ingest',
+    namespace: 'herald_ingest',
+    version,
+    commit: config.HERALD_BUILD_COMMIT
+  })
   // Past its event-loop or memory limits the ingest answers 503 with Retry-After: providers retry.
   await fastify.register(overloadPlugin, overloadOptionsOf(config, 'all'))
   await fastify.register(databasePlugin, { url: config.DATABASE_URL, schema: opts.databaseSchema, max: config.PG_POOL_MAX, applicationName: 'herald-webhook-ingest' })
@@ -75,6 +85,7 @@ async function ingestApp (fastify: FastifyInstance, opts: IngestAppOptions): Pro
     retentionMs: config.HERALD_STREAM_RETENTION_MS,
     database: { url: config.DATABASE_URL, schema: opts.databaseSchema }
   })
+  await fastify.register(unitOfWorkPlugin, { batchMax: config.INGEST_BATCH_MAX, batchesInFlight: config.INGEST_BATCHES_IN_FLIGHT })
   const backendEndpoints = backendEndpointsOf(config.BACKEND_WEBHOOK_URLS)
   await fastify.register(backendDeliveriesPlugin, {
     database: { url: config.DATABASE_URL, schema: opts.databaseSchema },

@@ -51,8 +51,8 @@ t.test('a payment completed by a Daraja callback reaches the receiver signed, on
   }, 'the full snapshot, customer included')
   t.equal(paid!.timestamp, paid!.data.updatedAt)
   const metrics = (await app.inject({ method: 'GET', url: '/metrics' })).body
-  t.match(metrics, /herald_backend_delivery_attempts_total\{endpoint="ep_[0-9a-f]{16}",result="delivered"[^}]*\} 2/)
-  t.match(metrics, /herald_backend_undelivered\{endpoint="ep_[0-9a-f]{16}"[^}]*\} 0/)
+  t.match(metrics, /herald_ingest_backend_delivery_attempts_total\{endpoint="ep_[0-9a-f]{16}",result="delivered"[^}]*\} 2/)
+  t.match(metrics, /herald_ingest_backend_undelivered\{endpoint="ep_[0-9a-f]{16}"[^}]*\} 0/)
 })
 
 t.test('a receiver that fails twice gets the event on the third attempt, with the same webhook-id', async (t) => {
@@ -68,7 +68,7 @@ t.test('a receiver that fails twice gets the event on the third attempt, with th
   const [health] = await endpointHealth(app)
   t.match(health, { state: 'healthy', consecutiveFailures: 0, retrying: 0 })
   const metrics = (await app.inject({ method: 'GET', url: '/metrics' })).body
-  t.match(metrics, /herald_backend_delivery_attempts_total\{endpoint="ep_[0-9a-f]{16}",result="failed"[^}]*\} 2/)
+  t.match(metrics, /herald_ingest_backend_delivery_attempts_total\{endpoint="ep_[0-9a-f]{16}",result="failed"[^}]*\} 2/)
 })
 
 t.test('a receiver down for a while gets everything when it returns, in order per entity', async (t) => {
@@ -157,7 +157,7 @@ t.test('a poison event is dead-lettered after its last attempt, listed, and re-d
   t.match(letter, { entityType: 'order', entityId: 'ord_poison', attempts: 3, lastStatus: 422, lastError: 'HTTP 422', redeliveredAt: null })
   t.equal(`evt_${letter.cursor}`, poisoned[0]!.webhookId)
   const metrics = (await app.inject({ method: 'GET', url: '/metrics' })).body
-  t.match(metrics, /herald_backend_dead_letters_total\{endpoint="ep_[0-9a-f]{16}"[^}]*\} 1/)
+  t.match(metrics, /herald_ingest_backend_dead_letters_total\{endpoint="ep_[0-9a-f]{16}"[^}]*\} 1/)
 
   t.equal((await app.inject({ method: 'POST', url: '/v1/backend-endpoints/dead-letters/999999/redeliver', headers: admin })).statusCode, 404)
   refuse = false

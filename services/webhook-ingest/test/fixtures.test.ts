@@ -135,7 +135,7 @@ t.test('each provider fixture, end to end: order state, one stream entry, the sn
   const metrics = await app.inject({ method: 'GET', url: '/metrics' })
   t.match(metrics.body, /herald_ingest_callbacks_total\{provider="mpesa",outcome="completed",disposition="applied"/)
   // Published rows are marked in batches just after their publish: wait for the last mark.
-  await eventually(async () => /herald_outbox_backlog\{service="webhook-ingest"\} 0/.test((await app.inject({ method: 'GET', url: '/metrics' })).body), 20_000, 'the outbox backlog to reach 0')
+  await eventually(async () => /herald_ingest_outbox_backlog\{service="webhook-ingest"\} 0/.test((await app.inject({ method: 'GET', url: '/metrics' })).body), 20_000, 'the outbox backlog to reach 0')
   t.pass('the outbox backlog reached 0')
-  t.match(metrics.body, /herald_outbox_publish_latency_seconds_count\{[^}]*path="immediate"[^}]*\} [1-9]/)
+  t.match(metrics.body, /herald_ingest_outbox_publish_latency_seconds_count\{[^}]*path="immediate"[^}]*\} [1-9]/)
 })

@@ -67,3 +67,11 @@ t.test('every answer carries the API security headers: nosniff, no referrer, not
     t.equal(res.headers['x-frame-options'], 'DENY')
   }
 })
+
+t.test('GET /documentation serves the API reference page over /openapi.json', async (t) => {
+  const { app } = await buildIngest(t)
+  const page = await app.inject({ url: '/documentation/' })
+  t.equal(page.statusCode, 200)
+  t.match(page.body, /swagger-ui/)
+  t.equal((await app.inject({ url: '/documentation/json' })).json().info.title, 'Herald webhook-ingest')
+})

@@ -1,7 +1,7 @@
 // Builds the ingest app for one test on its own Postgres schema and Redis prefix; closed in teardown.
 import { readFileSync } from 'node:fs'
 import { createFastify, trustedProxies } from '@herald/service-kit'
-import { TEST_DATABASE_URL, TEST_REDIS_URL, TEST_SECRETS, useTestPrefix, useTestSchema } from '@herald/service-kit/testing'
+import { TEST_DATABASE_URL, TEST_REDIS_URL, TEST_SECRETS, checkedLogStream, useTestPrefix, useTestSchema } from '@herald/service-kit/testing'
 import { StreamLayout, createRedisClient, parseStreamEntries, type RedisClient, type StreamEntry } from '@herald/streams'
 import type { OrderUpsertBody } from '@herald/contracts'
 import ingestApp from '../src/app.js'
@@ -28,7 +28,12 @@ export interface BuildOptions {
 }
 
 async function build (config: IngestConfig, schema: string, options: BuildOptions) {
-  const app = createFastify({ service: 'webhook-ingest', logLevel: process.env.TEST_LOG_LEVEL ?? 'silent', trustedProxies: trustedProxies(config.TRUSTED_PROXIES) })
+  // Every test app logs (at LOG_LEVEL, info by default) into a stream that checks each line: no line may repeat a key.
+  const logs = checkedLogStream(process.env.TEST_LOG_LEVEL !== undefined)
+  const app = createFastify({ service: 'webhook-ingest', logLevel: process.env.TEST_LOG_LEVEL ?? config.LOG_LEVEL, logStream: logs.stream, trustedProxies: trustedProxies(config.TRUSTED_PROXIES) })
+  app.addHook('onClose', async () => {
+    if (logs.problems.length > 0) throw new Error(`log lines with repeated keys:\n${logs.problems.slice(0, 5).join('\n')}`)
+  })
   await app.register(ingestApp, { config, databaseSchema: schema, publishing: options.publishing ?? true, deliveries: options.deliveries })
   await app.ready()
   return app

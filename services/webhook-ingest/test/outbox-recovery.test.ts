@@ -75,7 +75,7 @@ t.test('Redis stopped, then started: the same process publishes everything once 
   }, 60_000, 'all events on the stream after Redis started')
   assertInOrderOnce(t, await streamEntries(redis, prefix))
   const metrics = await app.inject({ method: 'GET', url: '/metrics' })
-  t.match(metrics.body, /herald_outbox_publish_latency_seconds_count\{[^}]*path="sweep"[^}]*\} [1-9]/, 'the sweep published them')
+  t.match(metrics.body, /herald_ingest_outbox_publish_latency_seconds_count\{[^}]*path="sweep"[^}]*\} [1-9]/, 'the sweep published them')
 })
 
 t.test('a process that dies after commit and before publish loses nothing', async (t) => {
@@ -131,5 +131,5 @@ t.test('the immediate path publishes at once and marks the rows published itself
   const versions = (await streamEntries(redis, prefix)).filter((e) => e.entityId === 'ord_now_0').map((e) => e.version)
   t.same(versions, [1, 2], 'in order')
   const metrics = await app.inject({ method: 'GET', url: '/metrics' })
-  t.notMatch(metrics.body, /herald_outbox_publish_latency_seconds_count\{[^}]*path="sweep"[^}]*\} [1-9]/, 'nothing needed the sweep')
+  t.notMatch(metrics.body, /herald_ingest_outbox_publish_latency_seconds_count\{[^}]*path="sweep"[^}]*\} [1-9]/, 'nothing needed the sweep')
 })

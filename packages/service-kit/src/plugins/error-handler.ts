@@ -4,6 +4,14 @@ import type { FastifyError } from 'fastify'
 import { ErrorCodes, type ErrorBody } from '@herald/contracts'
 import { maskErrorForLog } from '../mask.js'
 import { redactUrl } from '../logger.js'
+import { refusalReasonOf, type RefusalReason } from '../refusals.js'
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** Set when the answer is an error: what the refused-requests counter counts it under. */
+    refusalReason: RefusalReason | null
+  }
+}
 
 interface ValidationIssue { instancePath?: string, message?: string, params?: Record<string, unknown> }
 
@@ -53,14 +61,17 @@ function toErrorBody (error: FastifyError & { details?: unknown }): { status: nu
 }
 
 export default fp(async (fastify) => {
+  fastify.decorateRequest('refusalReason', null)
   fastify.setErrorHandler((error: FastifyError & { details?: unknown }, request, reply) => {
     const { status, body } = toErrorBody(error)
+    request.refusalReason = refusalReasonOf(error, body.code, body.error.startsWith('body'))
     if (status >= 500) request.log.error({ err: maskErrorForLog(error) }, 'request failed')
     else request.log.info({ err: { code: body.code, message: body.error } }, 'request refused')
     return reply.code(status).type('application/json').send(body)
   })
 
   fastify.setNotFoundHandler((request, reply) => {
+    request.refusalReason = 'no_route'
     const body: ErrorBody = { success: false, error: `Route ${request.method} ${redactUrl(request.url.split('?')[0]!)} not found`, code: ErrorCodes.ROUTE_NOT_FOUND }
     return reply.code(404).send(body)
   })

@@ -106,15 +106,18 @@ export class OrderWaiters {
     }
   }
 
-  /** An order changed: wakes its waiters whose `since` it passes. Synchronous, no I/O. */
-  notify (order: OrderSnapshot, occurredAt?: string): void {
+  /**
+   * An order changed: wakes its waiters whose `since` it passes. Synchronous, no I/O. `eventRequestId` is
+   * the id of the ingest request that caused the change, logged with each answer it makes.
+   */
+  notify (order: OrderSnapshot, occurredAt?: string, eventRequestId?: string): void {
     const waiters = this.#index.get(order.orderId)
     if (waiters === undefined) return
     for (const waiter of waiters) {
       if (!waiter.armed) {
         waiter.known = newerOrder(waiter.known, order)
       } else if (order.version > waiter.since) {
-        this.#answer(waiter, order, 'notified', false, occurredAt)
+        this.#answer(waiter, order, 'notified', false, occurredAt, eventRequestId)
       }
     }
   }
@@ -190,7 +193,7 @@ export class OrderWaiters {
     this.#answer(waiter, current, 'timed_out', true)
   }
 
-  #answer (waiter: OrderWaiter, order: OrderSnapshot, outcome: LongPollOutcome | 'shutdown', timedOut: boolean, occurredAt?: string): void {
+  #answer (waiter: OrderWaiter, order: OrderSnapshot, outcome: LongPollOutcome | 'shutdown', timedOut: boolean, occurredAt?: string, eventRequestId?: string): void {
     if (waiter.done) return
     this.#remove(waiter)
     const { metrics } = this.#options
@@ -208,6 +211,8 @@ export class OrderWaiters {
       }
     }
     const body: OrderWaitResponse = { success: true, timedOut, ...orderForReader(order, waiter.showCustomer) }
+    // One payment end to end: this request's log line names the ingest request whose event answered it.
+    waiter.reply.log.debug({ orderId: order.orderId, version: order.version, outcome, eventRequestId }, 'long-poll answered')
     waiter.reply.code(200).send(body)
   }
 

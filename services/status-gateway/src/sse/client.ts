@@ -148,6 +148,7 @@ export class SseClient {
 
   #deliver (event: StreamEvent, frames: EventFrames): void {
     if (!this.write(frames.for(this.feed))) return
+    this.#log.debug({ entityType: event.entityType, entityId: event.entityId, version: event.version, eventRequestId: event.requestId }, 'SSE update written')
     if (event.version > this.#lastVersion) this.#lastVersion = event.version
     const latency = secondsSince(event.occurredAt)
     if (latency !== null) this.#settings.metrics.deliveryLatency.observe({ channel: 'sse' }, latency)

@@ -9,7 +9,8 @@ export type StandardWebhookHeaders = {
   'webhook-signature': string
 }
 
-export type VerifyResult = { ok: true, webhookId: string } | { ok: false, reason: string }
+/** `stale` tells a timestamp outside the tolerance apart from a signature that does not match. */
+export type VerifyResult = { ok: true, webhookId: string } | { ok: false, reason: string, stale?: boolean }
 
 /**
  * Verifies against every configured secret, so a secret can be rotated: add the new one, move the
@@ -40,7 +41,7 @@ export class StandardWebhookVerifier {
       } catch (err) {
         if (!(err instanceof WebhookVerificationError)) throw err
         // The timestamp check comes first and is the same for every secret: say so rather than "no match".
-        if (/timestamp/i.test(err.message)) return { ok: false, reason: 'webhook-timestamp is outside the 5 minute tolerance' }
+        if (/timestamp/i.test(err.message)) return { ok: false, reason: 'webhook-timestamp is outside the 5 minute tolerance', stale: true }
         if (/header/i.test(err.message)) reason = 'malformed signature headers'
       }
     }

@@ -83,16 +83,26 @@ export class OutboxRelay {
   }
 
   /**
-   * Publishes the events one request just committed (all of one entity, in version order), without
-   * waiting for the sweep. Skipped when an earlier version of the entity was still unpublished at commit
-   * and is not one this relay already put on the stream: the sweep publishes in order. Never throws;
-   * never blocks the caller's answer; touches Postgres only to mark rows published, in batches.
+   * Publishes what one commit wrote (per entity, in version order), without waiting for the sweep: one
+   * Redis pipeline per shard. An entity is skipped when an earlier version of it was still unpublished at
+   * commit and is neither one this relay already put on the stream nor published by this call: the sweep
+   * publishes in order. Never throws; never blocks the caller's answer; touches Postgres only to mark
+   * rows published, in batches.
    */
-  publishCommitted (committed: CommittedEvents): void {
-    const { events, waitingBefore } = committed
-    if (events.length === 0 || this.#closed || !this.#isRedisReady()) return
-    // An earlier version is waiting (Redis was down, or another request's publish is still in flight).
-    if (!waitingBefore.every((id) => this.#unmarked.has(id))) return
+  publishCommitted (...committed: readonly CommittedEvents[]): void {
+    if (this.#closed || !this.#isRedisReady()) return
+    const events: StreamEvent[] = []
+    const publishing = new Set<string>()
+    for (const { events: entityEvents, waitingBefore } of committed) {
+      if (entityEvents.length === 0) continue
+      // An earlier version is waiting (Redis was down, or another commit's publish is still in flight).
+      if (!waitingBefore.every((id) => this.#unmarked.has(id) || publishing.has(id))) continue
+      for (const event of entityEvents) {
+        events.push(event)
+        publishing.add(event.eventId)
+      }
+    }
+    if (events.length === 0) return
     const task = this.#publishCommitted(events)
       .catch((err) => this.#log.warn({ err }, 'immediate publish failed; the sweep will retry'))
       .finally(() => this.#inflight.delete(task))
@@ -101,12 +111,16 @@ export class OutboxRelay {
 
   async #publishCommitted (events: readonly StreamEvent[]): Promise<void> {
     try {
-      for (const event of events) {
-        const result = await this.#publisher.publish(event)
-        if (result.status === 'gap') return
+      const results = await this.#publisher.publishMany(events)
+      // A gap leaves the entity's row (and so its later ones) unmarked: the sweep republishes in order.
+      const gapped = new Set<string>()
+      events.forEach((event, i) => {
+        const key = entityKey(event.entityType, event.entityId)
+        if (results[i]!.status === 'gap') gapped.add(key)
+        if (gapped.has(key)) return
         this.#unmarked.add(event.eventId)
         this.#observe('immediate', event)
-      }
+      })
     } finally {
       this.#scheduleMarking()
     }

@@ -20,13 +20,13 @@ declare module 'fastify' {
 export default fp<BackendDeliveriesPluginOptions>(async (fastify, opts) => {
   const registers = [fastify.metricsRegistry]
   const attempts = new Counter({
-    name: 'herald_backend_delivery_attempts_total',
+    name: 'herald_ingest_backend_delivery_attempts_total',
     help: 'Outbound back-end webhook attempts, by endpoint and result (delivered, failed).',
     labelNames: ['endpoint', 'result'],
     registers
   })
   const deadLetters = new Counter({
-    name: 'herald_backend_dead_letters_total',
+    name: 'herald_ingest_backend_dead_letters_total',
     help: 'Events moved aside after their last failed attempt, by endpoint.',
     labelNames: ['endpoint'],
     registers
@@ -66,16 +66,14 @@ export default fp<BackendDeliveriesPluginOptions>(async (fastify, opts) => {
     registers,
     async collect () {
       this.reset()
-      try {
-        for (const endpoint of await health()) this.set({ endpoint: endpoint.endpointId }, value(endpoint))
-      } catch {
-        for (const endpoint of opts.endpoints) this.set({ endpoint: endpoint.id }, -1)
-      }
+      // Postgres unreachable: left out (herald_ingest_database_up says so), never a made-up number.
+      const endpoints = await health().catch(() => [])
+      for (const endpoint of endpoints) this.set({ endpoint: endpoint.endpointId }, value(endpoint))
     }
   })
   if (opts.endpoints.length > 0) {
-    gauge('herald_backend_undelivered', 'Committed events an endpoint has not taken yet (-1 when Postgres is unreachable).', (h) => h.undelivered)
-    gauge('herald_backend_oldest_undelivered_age_seconds', 'Age of the oldest event an endpoint has not taken yet (0 when none).', (h) => h.oldestUndeliveredAgeSeconds ?? 0)
+    gauge('herald_ingest_backend_undelivered', 'Committed events an endpoint has not taken yet (absent when Postgres is unreachable).', (h) => h.undelivered)
+    gauge('herald_ingest_backend_oldest_undelivered_age_seconds', 'Age of the oldest event an endpoint has not taken yet (0 when none).', (h) => h.oldestUndeliveredAgeSeconds ?? 0)
   }
 
   fastify.addHook('onReady', async () => {

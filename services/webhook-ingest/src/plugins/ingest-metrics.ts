@@ -44,7 +44,7 @@ export default fp(async (fastify) => {
       registers
     }),
     publishLatency: new Histogram({
-      name: 'herald_outbox_publish_latency_seconds',
+      name: 'herald_ingest_outbox_publish_latency_seconds',
       help: 'Time from commit to the event being on its stream, by publish path.',
       labelNames: ['path'],
       buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
@@ -53,18 +53,24 @@ export default fp(async (fastify) => {
   }
   const pool = fastify.pgPool
   // Read at scrape time, so every replica reports the shared backlog without polling Postgres itself.
-  // eslint-disable-next-line no-new
-  new Gauge({
-    name: 'herald_outbox_backlog',
-    help: 'Outbox rows committed but not yet published to Redis Streams (-1 when Postgres is unreachable).',
+  // Postgres unreachable, the backlog is unknown: the series is left out and `database_up` says why.
+  new Gauge({ // eslint-disable-line no-new
+    name: 'herald_ingest_database_up',
+    help: '1 when Postgres answered this scrape, 0 when it did not (the outbox and back-end gauges are absent then).',
     registers,
     async collect () {
-      try {
-        const { rows } = await pool.query<{ n: string }>('select count(*)::text as n from outbox where published_at is null')
-        this.set(Number(rows[0]!.n))
-      } catch {
-        this.set(-1)
-      }
+      this.set(await pool.query('select 1').then(() => 1, () => 0))
+    }
+  })
+  new Gauge({ // eslint-disable-line no-new
+    name: 'herald_ingest_outbox_backlog',
+    help: 'Outbox rows committed but not yet published to Redis Streams (absent when Postgres is unreachable).',
+    registers,
+    async collect () {
+      const rows = await pool.query<{ n: string }>('select count(*)::text as n from outbox where published_at is null').then((result) => result.rows, () => null)
+      // A label-less gauge always has a value; remove() drops it, so the series is absent.
+      if (rows === null) this.remove()
+      else this.set(Number(rows[0]!.n))
     }
   })
   fastify.decorate('ingestMetrics', metrics)

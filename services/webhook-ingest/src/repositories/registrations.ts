@@ -1,26 +1,26 @@
-// Registration stage and final-status events: one transaction per event, keyed by webhook-id.
-import type pg from 'pg'
+// Registration stage and final-status events, keyed by webhook-id, set-based per group-commit batch:
+// 1. claim every webhook-id of the batch and create or lock every registration a fresh one names;
+// 2. the stage/final rules in TypeScript over those rows, in arrival order;
+// 3. one statement writes every registration's last version, the event records, the stored answers and
+//    the outbox rows, and releases the claims of requests refused with 409 (a retry is refused again).
 import {
   FINAL_STATUSES, stageMessage, type FinalStatus, type ProcessLogEntry, type RegistrationEventBody, type RegistrationSnapshot,
   type RegistrationChange, type StreamEvent
 } from '@herald/contracts'
 import { ConflictError, UnauthorizedError } from '@herald/service-kit'
 import { registrationSnapshotOf, type RegistrationRow } from '../snapshots.js'
-import {
-  appendOutboxCtes, appendedEventColumns, claimWebhookIdCte, inTransaction, run, stampedEvent, storeWebhookResponse,
-  storedReceipt, type AppendedEvent
-} from './transaction.js'
+import type { EventSink, GroupCommit, SetWriter } from '../unit-of-work/group-commit.js'
+import { causedBy, run, type Transaction } from './transaction.js'
 
 export interface RegistrationEventResult {
   registration: RegistrationSnapshot
   /** True for a replayed webhook-id, or the same final verdict sent again: nothing changed. */
   duplicate: boolean
-  events: StreamEvent[]
-  /** Outbox ids of the registration's earlier events that were still unpublished at commit. */
-  waitingBefore: string[]
 }
 
 interface StoredRegistrationAnswer { registration: RegistrationSnapshot }
+
+interface RegistrationWrite { registrationId: string, body: RegistrationEventBody, webhookId: string }
 
 const isFinal = (status: string): status is FinalStatus => (FINAL_STATUSES as readonly string[]).includes(status)
 
@@ -28,83 +28,180 @@ const REGISTRATION_COLUMNS = `id, status, stage, message, details, process_log a
   created_at as "createdAt", updated_at as "updatedAt"`
 
 /**
- * Claims the webhook-id and, only if it was fresh, creates the registration or locks the existing one
- * (`do update` is what makes `on conflict` lock and return the row). No row: the webhook-id was used before.
+ * Claims the webhook-ids (a concurrent claim of one waits for its commit, then finds it taken) and
+ * creates or locks the registrations the fresh ones name (`do update` is what makes `on conflict` lock
+ * and return the row), in id order.
  */
-const CLAIM_AND_LOCK_REGISTRATION = `with ${claimWebhookIdCte('$1', "'registration'", '$2')}
-insert into registrations as r (id) select $2 from claim
-on conflict (id) do update set id = r.id
-returning ${REGISTRATION_COLUMNS}`
+const CLAIM_REGISTRATIONS = `with input as (select * from unnest($1::text[], $2::text[]) with ordinality as i(webhook_id, registration_id, ord)),
+  claim as (
+    insert into webhook_receipts (webhook_id, entity_type, entity_id, response)
+    select webhook_id, 'registration', registration_id, '{}' from input order by ord
+    on conflict do nothing
+    returning webhook_id, entity_id
+  ),
+  locked as (
+    insert into registrations as r (id) select distinct entity_id from claim order by entity_id
+    on conflict (id) do update set id = r.id
+    returning ${REGISTRATION_COLUMNS}
+  )
+select locked.*, null as "claimed" from locked
+union all select null, null, null, null, null, null, null, null, null, array(select webhook_id from claim)`
 
-/** The event's whole write: the registration's next version, its event record, the outbox row, the answer. */
-const WRITE_REGISTRATION_EVENT = `with updated as (
-    update registrations set status = $2, stage = $3, message = $4, details = $5::jsonb, process_log = $6::jsonb,
-      version = $7, updated_at = $8
-    where id = $1
-    returning id
+const STORED_RECEIPTS = `select webhook_id as "webhookId", entity_type as "entityType", entity_id as "entityId", response
+from webhook_receipts where webhook_id = any($1::text[])`
+
+const WRITE_REGISTRATIONS = `with updated as (
+    update registrations r set status = u.status, stage = u.stage, message = u.message, details = u.details,
+      process_log = u.process_log, version = u.version, updated_at = u.updated_at
+    from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::jsonb[], $6::jsonb[], $7::int[], $8::timestamptz[])
+      as u(id, status, stage, message, details, process_log, version, updated_at)
+    where r.id = u.id
   ),
   recorded as (
     insert into registration_events (registration_id, version, kind, stage, status, message, details, process_log, webhook_id)
-    select $1, $7, $9, $10, $11, $12, $13::jsonb, $14::jsonb, $15 from updated
+    select * from unnest($9::text[], $10::int[], $11::text[], $12::text[], $13::text[], $14::text[], $15::jsonb[], $16::jsonb[], $17::text[])
   ),
-  answered as (update webhook_receipts set response = $16::jsonb where webhook_id = $15),
-  ${appendOutboxCtes({ type: "'registration'", id: '$1', version: '$7', payload: '$17', guard: 'updated' })}
-select ${appendedEventColumns("'registration'", '$1')}`
+  answered as (
+    update webhook_receipts w set response = a.response from unnest($18::text[], $19::jsonb[]) as a(webhook_id, response)
+    where w.webhook_id = a.webhook_id
+  ),
+  released as (delete from webhook_receipts where webhook_id = any($20::text[])),
+  stamped as (
+    select nextval(pg_get_serial_sequence('outbox', 'id')) as n, e.entity_id, e.version, e.payload
+    from (select * from unnest($21::text[], $22::int[], $23::jsonb[]) with ordinality as e(entity_id, version, payload, ord) order by ord) as e
+  ),
+  appended as (
+    insert into outbox (id, entity_type, entity_id, version, payload)
+    select n, 'registration', entity_id, version, jsonb_set(payload, '{eventId}', to_jsonb(n::text)) from stamped
+    returning id, entity_id, version
+  )
+select a.id::text as "eventId", a.entity_id as "entityId", a.version,
+  array(select o.id::text from outbox o where o.entity_type = 'registration' and o.entity_id = a.entity_id and o.published_at is null order by o.id limit 16) as "waitingBefore"
+from appended a`
 
 const json = (value: unknown): string | null => value === undefined || value === null ? null : JSON.stringify(value)
 
-export function createRegistrationRepository (pool: pg.Pool) {
+type Unstamped = Omit<Extract<StreamEvent, { entityType: 'registration' }>, 'eventId'>
+
+/** The registration's next version and event for one stage event or verdict; throws 409 past a final verdict. */
+function nextOf (current: RegistrationRow, { registrationId, body }: RegistrationWrite): { row: RegistrationRow, event: Unstamped } | 'duplicate' {
+  if (isFinal(current.status)) {
+    if (body.type === 'final' && body.status === current.status) return 'duplicate'
+    throw new ConflictError(`Registration ${registrationId} already ended with ${current.status}`)
+  }
+  const now = new Date()
+  const timestamp = now.toISOString()
+  const log = (current.processLog ?? []) as ProcessLogEntry[]
+  let update: RegistrationChange
+  let next: Pick<RegistrationRow, 'status' | 'stage' | 'message' | 'details' | 'processLog'>
+  if (body.type === 'stage') {
+    const entry: ProcessLogEntry = { stage: body.stage, status: body.status, timestamp }
+    if (body.message !== undefined) entry.message = body.message
+    const message = stageMessage(body.stage, body.status, body.message)
+    update = { registrationId, status: body.status, stage: body.stage, message, timestamp }
+    if (body.details !== undefined) update.details = body.details
+    next = { status: 'PROCESSING', stage: body.stage, message, details: body.details ?? current.details, processLog: [...log, entry] }
+  } else {
+    const processLog = body.processLog ?? log
+    update = { registrationId, status: body.status, stage: 'final', message: body.message, timestamp, processLog }
+    if (body.details !== undefined) update.details = body.details
+    next = { status: body.status, stage: 'final', message: body.message, details: body.details ?? current.details, processLog }
+  }
+  const row: RegistrationRow = { ...current, ...next, version: current.version + 1, updatedAt: now }
+  return { row, event: { entityType: 'registration', entityId: registrationId, version: row.version, occurredAt: timestamp, update, registration: registrationSnapshotOf(row) } }
+}
+
+/** A result or the error of one request; errors settle only that request. */
+type Outcome = RegistrationEventResult | Error
+
+async function writeRegistrations (tx: Transaction, writes: readonly RegistrationWrite[], sink: EventSink, requestIds: ReadonlyArray<string | undefined>): Promise<Outcome[]> {
+  const claimed = await run<RegistrationRow & { claimed: string[] | null }>(tx, 'herald_claim_registrations', CLAIM_REGISTRATIONS,
+    [writes.map((w) => w.webhookId), writes.map((w) => w.registrationId)])
+  const fresh = new Set(claimed.find((row) => row.claimed !== null)?.claimed ?? [])
+  const current = new Map(claimed.filter((row) => row.claimed === null).map(({ claimed: _, ...row }) => [row.id, row as RegistrationRow]))
+  const outcomes = new Array<Outcome | undefined>(writes.length)
+  const answers = new Map<string, { registrationId: string, registration: RegistrationSnapshot }>()
+  const released: string[] = []
+  const refused = new Map<string, Error>()
+  /** Fresh claims answered without error: their answers are stored for replays. */
+  const answered: RegistrationWrite[] = []
+  const events = new Map<string, Unstamped[]>()
+  const recorded: Array<{ write: RegistrationWrite, event: Unstamped }> = []
+  writes.forEach((write, i) => {
+    if (!fresh.delete(write.webhookId)) return
+    const row = current.get(write.registrationId)!
+    try {
+      const next = nextOf(row, write)
+      if (next === 'duplicate') {
+        outcomes[i] = { registration: registrationSnapshotOf(row), duplicate: true }
+      } else {
+        current.set(row.id, next.row)
+        events.set(row.id, [...(events.get(row.id) ?? []), causedBy(next.event, requestIds[i])])
+        recorded.push({ write, event: next.event })
+        outcomes[i] = { registration: next.event.registration, duplicate: false }
+      }
+      answers.set(write.webhookId, { registrationId: row.id, registration: (outcomes[i] as RegistrationEventResult).registration })
+      answered.push(write)
+    } catch (err) {
+      outcomes[i] = err as Error
+      released.push(write.webhookId)
+      refused.set(write.webhookId, err as Error)
+    }
+  })
+  // Replays: of an earlier commit (its stored answer) or of a webhook-id first claimed in this batch.
+  const replays = writes.flatMap((w, i) => outcomes[i] === undefined && !answers.has(w.webhookId) && !refused.has(w.webhookId) ? [w.webhookId] : [])
+  const stored = replays.length === 0
+    ? []
+    : await run<{ webhookId: string, entityType: string, entityId: string, response: StoredRegistrationAnswer }>(tx, 'herald_stored_receipts', STORED_RECEIPTS, [replays])
+  for (const receipt of stored) answers.set(receipt.webhookId, { registrationId: receipt.entityType === 'registration' ? receipt.entityId : '', registration: receipt.response.registration })
+  writes.forEach((write, i) => {
+    if (outcomes[i] !== undefined) return
+    const error = refused.get(write.webhookId)
+    if (error !== undefined) {
+      outcomes[i] = error
+      return
+    }
+    const answer = answers.get(write.webhookId)
+    outcomes[i] = answer === undefined || answer.registrationId !== write.registrationId
+      ? new UnauthorizedError('webhook-id was already used for another request')
+      : { registration: answer.registration, duplicate: true }
+  })
+
+  const rows = [...events.keys()].map((id) => current.get(id)!)
+  const outbox = [...events.values()].flat()
+  const appended = await run<{ eventId: string, entityId: string, version: number, waitingBefore: string[] }>(tx, 'herald_write_registrations', WRITE_REGISTRATIONS, [
+    rows.map((r) => r.id), rows.map((r) => r.status), rows.map((r) => r.stage), rows.map((r) => r.message), rows.map((r) => json(r.details)),
+    rows.map((r) => json(r.processLog)), rows.map((r) => r.version), rows.map((r) => r.updatedAt),
+    recorded.map((r) => r.event.entityId), recorded.map((r) => r.event.version), recorded.map((r) => r.write.body.type),
+    recorded.map((r) => r.event.update.stage), recorded.map((r) => r.event.update.status), recorded.map((r) => r.event.update.message),
+    recorded.map((r) => json(r.write.body.details)), recorded.map((r) => r.write.body.type === 'final' ? json(r.event.update.processLog) : null),
+    recorded.map((r) => r.write.webhookId),
+    answered.map((w) => w.webhookId), answered.map((w) => JSON.stringify({ registration: answers.get(w.webhookId)!.registration } satisfies StoredRegistrationAnswer)),
+    released,
+    outbox.map((e) => e.entityId), outbox.map((e) => e.version), outbox.map((e) => JSON.stringify(e))
+  ])
+  const stamped = new Map(appended.map((a) => [`${a.entityId}\u0000${a.version}`, a]))
+  for (const [id, list] of events) {
+    sink.add({
+      events: list.map((event) => ({ ...event, eventId: stamped.get(`${id}\u0000${event.version}`)!.eventId })),
+      waitingBefore: stamped.get(`${id}\u0000${list[0]!.version}`)!.waitingBefore
+    })
+  }
+  return outcomes as Outcome[]
+}
+
+const registrationWriter: SetWriter<RegistrationWrite, Outcome> = { name: 'registrations', write: writeRegistrations }
+
+export function createRegistrationRepository (unitOfWork: GroupCommit) {
   return {
     /**
      * Applies a stage event or the final verdict. A final verdict is terminal: the same verdict again is a
      * duplicate; anything else afterwards is refused with 409 and changes nothing.
      */
     async recordEvent (registrationId: string, body: RegistrationEventBody, webhookId: string): Promise<RegistrationEventResult> {
-      return inTransaction(pool, async (tx) => {
-        const [current] = await run<RegistrationRow>(tx, 'herald_claim_registration', CLAIM_AND_LOCK_REGISTRATION, [webhookId, registrationId])
-        if (current === undefined) {
-          const claim = await storedReceipt(tx, webhookId)
-          if (claim.entityType !== 'registration' || claim.entityId !== registrationId) throw new UnauthorizedError('webhook-id was already used for another request')
-          return { registration: (claim.response as StoredRegistrationAnswer).registration, duplicate: true, events: [], waitingBefore: [] }
-        }
-        if (isFinal(current.status)) {
-          if (body.type === 'final' && body.status === current.status) {
-            const registration = registrationSnapshotOf(current)
-            await storeWebhookResponse(tx, webhookId, { registration } satisfies StoredRegistrationAnswer)
-            return { registration, duplicate: true, events: [], waitingBefore: [] }
-          }
-          throw new ConflictError(`Registration ${registrationId} already ended with ${current.status}`)
-        }
-
-        const now = new Date()
-        const timestamp = now.toISOString()
-        const log = (current.processLog ?? []) as ProcessLogEntry[]
-        let update: RegistrationChange
-        let next: Pick<RegistrationRow, 'status' | 'stage' | 'message' | 'details' | 'processLog'>
-        if (body.type === 'stage') {
-          const entry: ProcessLogEntry = { stage: body.stage, status: body.status, timestamp }
-          if (body.message !== undefined) entry.message = body.message
-          const message = stageMessage(body.stage, body.status, body.message)
-          update = { registrationId, status: body.status, stage: body.stage, message, timestamp }
-          if (body.details !== undefined) update.details = body.details
-          next = { status: 'PROCESSING', stage: body.stage, message, details: body.details ?? current.details, processLog: [...log, entry] }
-        } else {
-          const processLog = body.processLog ?? log
-          update = { registrationId, status: body.status, stage: 'final', message: body.message, timestamp, processLog }
-          if (body.details !== undefined) update.details = body.details
-          next = { status: body.status, stage: 'final', message: body.message, details: body.details ?? current.details, processLog }
-        }
-        // The row is locked, so its next version is known here: the snapshot is built before the write.
-        const row: RegistrationRow = { ...current, ...next, version: current.version + 1, updatedAt: now }
-        const registration = registrationSnapshotOf(row)
-        const event = { entityType: 'registration' as const, entityId: registrationId, version: row.version, occurredAt: timestamp, update, registration }
-        const [appended] = await run<AppendedEvent>(tx, 'herald_write_registration_event', WRITE_REGISTRATION_EVENT, [
-          registrationId, row.status, row.stage, row.message, json(row.details), json(row.processLog), row.version, now,
-          body.type, update.stage, update.status, update.message, json(body.details), body.type === 'final' ? json(update.processLog) : null, webhookId,
-          JSON.stringify({ registration } satisfies StoredRegistrationAnswer), JSON.stringify(event)
-        ])
-        return { registration, duplicate: false, events: [stampedEvent(event, appended!)], waitingBefore: appended!.waitingBefore }
-      })
+      const outcome = await unitOfWork.submitTo(registrationWriter, { registrationId, body, webhookId })
+      if (outcome instanceof Error) throw outcome
+      return outcome
     }
   }
 }

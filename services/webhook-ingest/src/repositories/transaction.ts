@@ -1,4 +1,4 @@
-// What every write of the ingest shares: one transaction, advisory locks on references, outbox rows, receipts.
+// What every write of the ingest shares: advisory locks on references, outbox rows, receipts, error mapping.
 //
 // The hot path talks to pg directly with named prepared statements (parsed and planned once per
 // connection) and folds each step's writes into one statement with data-modifying CTEs: every statement
@@ -30,39 +30,14 @@ function uniqueViolation (err: unknown, depth = 0): string | null {
   return uniqueViolation(cause, depth + 1)
 }
 
-function ingestErrorOf (err: unknown): unknown {
+/** What a failed write answers: Postgres unreachable is 503, a reference owned by another order 409. */
+export function ingestErrorOf (err: unknown): unknown {
   if (isDatabaseUnavailable(err)) return new UnavailableError('Database unavailable, nothing was recorded; retry later')
   const constraint = uniqueViolation(err)
   if (constraint !== null && constraint.startsWith('orders_')) {
     return new ConflictError(`A provider reference of this order already belongs to another order (${constraint})`)
   }
   return err
-}
-
-/**
- * Runs `work` in one transaction. Postgres unreachable becomes 503 (nothing was written, the caller may
- * retry); a provider reference already used by another order becomes 409.
- */
-export async function inTransaction<T> (pool: pg.Pool, work: (tx: Transaction) => Promise<T>): Promise<T> {
-  let client: pg.PoolClient
-  try {
-    client = await pool.connect()
-  } catch (err) {
-    throw ingestErrorOf(err)
-  }
-  // A connection whose rollback failed is in an unknown state: the pool must discard it, not reuse it.
-  let discard: Error | undefined
-  try {
-    await client.query('begin')
-    const result = await work(client)
-    await client.query('commit')
-    return result
-  } catch (err) {
-    await client.query('rollback').catch((rollbackErr: Error) => { discard = rollbackErr })
-    throw ingestErrorOf(err)
-  } finally {
-    client.release(discard)
-  }
 }
 
 const connectionSerials = new WeakMap<pg.PoolClient, number>()
@@ -139,6 +114,11 @@ export function appendOutboxCtes (p: { type: string, id: string, version: string
 export const appendedEventColumns = (type: string, id: string): string =>
   `(select id::text from appended) as "eventId",
   array(select id::text from outbox where entity_type = ${type} and entity_id = ${id} and published_at is null order by id limit 16) as "waitingBefore"`
+
+/** The event as caused by the request `requestId` (none: as is). */
+export function causedBy<E extends UnstampedEvent> (event: E, requestId: string | undefined): E {
+  return requestId === undefined ? event : { ...event, requestId }
+}
 
 export function stampedEvent (event: UnstampedEvent, appended: AppendedEvent): StreamEvent {
   return { ...event, eventId: appended.eventId } as StreamEvent

@@ -2,7 +2,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { CompiledValidator } from '@herald/contracts'
 import { firstErrorText } from '@herald/contracts'
-import { BadJsonError, UnauthorizedError, ValidationError, withDetails } from '@herald/service-kit'
+import { BadJsonError, UnauthorizedError, ValidationError, refusedFor, withDetails } from '@herald/service-kit'
 import { pathTokenMatches } from '../auth/path-token.js'
 import type { StandardWebhookVerifier } from '../auth/standard-webhooks.js'
 
@@ -74,7 +74,7 @@ export function useRawJsonBody (fastify: FastifyInstance): void {
       return
     }
     const problem = unstorableJson(parsed)
-    if (problem !== null) done(new ValidationError(problem), undefined)
+    if (problem !== null) done(refusedFor(new ValidationError(problem), 'invalid_body'), undefined)
     else done(null, parsed)
   })
 }
@@ -91,7 +91,7 @@ export function requirePathToken (expected: string) {
 export function requireStandardWebhook (verifier: StandardWebhookVerifier) {
   return async (request: FastifyRequest): Promise<void> => {
     const result = verifier.verify(request.rawBody ?? '', request.headers)
-    if (!result.ok) throw new UnauthorizedError(`Invalid webhook signature: ${result.reason}`)
+    if (!result.ok) throw refusedFor(new UnauthorizedError(`Invalid webhook signature: ${result.reason}`), result.stale === true ? 'stale_timestamp' : 'bad_signature')
     request.webhookId = result.webhookId
   }
 }
@@ -124,6 +124,6 @@ export function requireAdminOrStandardWebhook (adminToken: string, verifier: Sta
       throw new UnauthorizedError('Invalid admin token')
     }
     const result = verifier.verify(request.rawBody ?? '', request.headers)
-    if (!result.ok) throw new UnauthorizedError(`An admin token or a signed request is required: ${result.reason}`)
+    if (!result.ok) throw refusedFor(new UnauthorizedError(`An admin token or a signed request is required: ${result.reason}`), result.stale === true ? 'stale_timestamp' : 'bad_signature')
   }
 }

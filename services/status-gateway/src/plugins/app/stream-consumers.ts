@@ -22,11 +22,12 @@ declare module 'fastify' {
 
 export default fp(async (fastify) => {
   const { config, streamLayout: layout, redisOptions } = fastify
-  const log = fastify.log.child({ component: 'stream-consumers' })
+  // Each class names its own `component`: a child of a child would repeat the key in every line.
+  const log = fastify.log
   const group = groupNameOf(config.HERALD_INSTANCE_ID)
 
   const dispatch = (event: StreamEvent): void => {
-    if (event.entityType === 'order') fastify.orderWaiters.notify(event.order, event.occurredAt)
+    if (event.entityType === 'order') fastify.orderWaiters.notify(event.order, event.occurredAt, event.requestId)
     fastify.streamFanout.publish(event)
   }
 
@@ -72,6 +73,12 @@ export default fp(async (fastify) => {
     help: 'Entries delivered to a consumer group and not yet acknowledged (XINFO GROUPS pending).',
     labelNames: lagLabels,
     registers: [fastify.metricsRegistry]
+  })
+  new Gauge({ // eslint-disable-line no-new
+    name: 'herald_gateway_stream_consumers_reading',
+    help: 'Shard consumers of this replica connected and reading (0: it delivers nothing live).',
+    registers: [fastify.metricsRegistry],
+    collect () { this.set(consumers.filter((consumer) => consumer.connected).length) }
   })
   new Gauge({ // eslint-disable-line no-new
     name: 'herald_gateway_stream_lag',

@@ -13,7 +13,7 @@ import { requireBody, requireStandardWebhook, useRawJsonBody } from '../request-
 const orderRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   useRawJsonBody(fastify)
   const { config } = fastify
-  const repository = createOrderRepository(fastify.pgPool)
+  const repository = createOrderRepository(fastify.unitOfWork)
 
   fastify.put('/v1/orders/:orderId', {
     schema: {
@@ -32,7 +32,6 @@ const orderRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
       metrics.callbacks.inc({ provider: item.provider, outcome: item.outcome, disposition: item.disposition })
       if (item.reviewKind !== undefined) metrics.reviewItems.inc({ kind: item.reviewKind })
     }
-    fastify.outboxRelay.publishCommitted(result)
     request.log.info({ orderId, version: result.order.version, replay: result.replay, parkedApplied: result.applied.length }, 'order registered')
     const exp = Date.now() + config.SUBSCRIBE_TOKEN_TTL_MS
     return {
@@ -69,7 +68,6 @@ const orderRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
     if (result.replay) metrics.duplicates.inc({ source: 'internal' })
     else metrics.callbacks.inc({ provider: 'backend', outcome: body.outcome, disposition: result.disposition })
     if (result.reviewKind !== undefined && !result.replay) metrics.reviewItems.inc({ kind: result.reviewKind })
-    fastify.outboxRelay.publishCommitted(result)
     request.log.info({ orderId, outcome: body.outcome, disposition: result.disposition, reviewKind: result.reviewKind, replay: result.replay }, 'reported outcome')
     if (result.disposition === 'review') {
       // Recorded for review (and the order flagged), not applied: the back-end must hear it was refused.

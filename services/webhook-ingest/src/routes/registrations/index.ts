@@ -16,7 +16,7 @@ const isFinal = (body: unknown) => typeof body === 'object' && body !== null && 
 const registrationRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   useRawJsonBody(fastify)
   const { config } = fastify
-  const repository = createRegistrationRepository(fastify.pgPool)
+  const repository = createRegistrationRepository(fastify.unitOfWork)
 
   fastify.post('/v1/registrations/:registrationId/events', {
     schema: {
@@ -33,7 +33,6 @@ const registrationRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
     const { registrationId } = request.params
     const result = await repository.recordEvent(registrationId, request.body, request.webhookId!)
     if (result.duplicate) fastify.ingestMetrics.duplicates.inc({ source: 'internal' })
-    fastify.outboxRelay.publishCommitted(result)
     request.log.info({ registrationId, version: result.registration.version, status: result.registration.status, duplicate: result.duplicate }, 'registration event')
     const exp = Date.now() + config.SUBSCRIBE_TOKEN_TTL_MS
     return {

@@ -6,7 +6,7 @@ import {
   DarajaAck, DarajaStkCallback, ErrorBody, PayHeroAck, PayHeroCallback, validateDarajaStk,
   validatePayHeroAfrica, validatePayHeroV2, type PayHeroAfricaCallback, type PayHeroV2Callback
 } from '@herald/contracts'
-import { ForbiddenError, ValidationError, commaList } from '@herald/service-kit'
+import { ForbiddenError, ValidationError, commaList, refusedFor } from '@herald/service-kit'
 import { SourceIpPolicy, plainAddress } from '../../auth/source-ip.js'
 import { fromDarajaStk, fromPayHeroAfrica, fromPayHeroV2, referenceLockNames, type ProviderCallback } from '../../payments/callbacks.js'
 import { createOrderRepository, type CallbackResult } from '../../repositories/orders.js'
@@ -32,7 +32,6 @@ function reportCallback (fastify: FastifyInstance, log: FastifyBaseLogger, callb
   if (result.disposition === 'duplicate') metrics.duplicates.inc({ source: callback.provider })
   if (result.disposition === 'parked') metrics.parked.inc({ provider: callback.provider })
   if (result.reviewKind !== undefined) metrics.reviewItems.inc({ kind: result.reviewKind })
-  fastify.outboxRelay.publishCommitted(result)
   // References and result only: the raw payload carries phone numbers.
   log.info({ provider: callback.provider, shape: callback.shape, references: callback.references, resultCode: callback.resultCode, outcome: callback.outcome, disposition: result.disposition, orderId: result.orderId, reviewKind: result.reviewKind }, 'payment callback')
 }
@@ -40,7 +39,7 @@ function reportCallback (fastify: FastifyInstance, log: FastifyBaseLogger, callb
 const webhookRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   useRawJsonBody(fastify)
   const { config } = fastify
-  const repository = createOrderRepository(fastify.pgPool)
+  const repository = createOrderRepository(fastify.unitOfWork)
   const sourceIps = new SourceIpPolicy(commaList(config.MPESA_ALLOWED_IPS))
 
   fastify.post('/webhooks/payhero/:token', {
@@ -72,7 +71,7 @@ const webhookRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
     },
     onRequest: [
       async (request) => {
-        if (!sourceIps.allows(request.ip)) throw new ForbiddenError(`Source address ${request.ip} may not call this webhook`)
+        if (!sourceIps.allows(request.ip)) throw refusedFor(new ForbiddenError(`Source address ${request.ip} may not call this webhook`), 'ip_not_allowed')
       },
       requirePathToken(config.MPESA_CALLBACK_TOKEN)
     ],

@@ -1,0 +1,203 @@
+// Group commit: the writes that arrive while commits are in flight share the next transaction, so one
+// WAL flush (and one begin/commit) carries many requests. A 2xx still means durable: a write's promise
+// settles only after its own batch committed, and the batch's events are handed to the relay then.
+import type pg from 'pg'
+import { currentRequestId, inRequestContext } from '@herald/service-kit'
+import type { CommittedEvents } from '../outbox/relay.js'
+import { ingestErrorOf, isDatabaseUnavailable, type Transaction } from '../repositories/transaction.js'
+
+/** Where a write puts the events it appended, per entity in version order; published after commit. */
+export interface EventSink {
+  add (committed: CommittedEvents): void
+}
+
+/**
+ * Writes of one kind done together, set-based: one statement for all the batch's rows instead of one
+ * per request. Answers one result per input, in order. Throwing fails the group: the batch is then
+ * retried with every input of the group written alone, so the failure lands on its own request.
+ */
+export interface SetWriter<I, T> {
+  readonly name: string
+  /** `requestIds[i]` is the request that submitted `inputs[i]`: the events it causes carry that id. */
+  write (tx: Transaction, inputs: readonly I[], events: EventSink, requestIds: ReadonlyArray<string | undefined>): Promise<T[]>
+}
+
+/** One request's own statements, run in the shared transaction; throwing fails only this request. */
+export type SingleWrite<T> = (tx: Transaction, events: EventSink) => Promise<T>
+
+export interface GroupCommitOptions {
+  pool: pg.Pool
+  /** Most writes in one transaction (`INGEST_BATCH_MAX`). */
+  batchMax: number
+  /** Most transactions in flight at once (`INGEST_BATCHES_IN_FLIGHT`); others wait to join the next. */
+  batchesInFlight: number
+  /** Called once per commit with what it wrote (the relay publishes it). */
+  onCommitted: (committed: CommittedEvents[]) => void
+  /** Per commit: rows in it and how long each waited before its batch began. */
+  onBatch?: (batch: { size: number, waitedSeconds: number[] }) => void
+}
+
+interface Pending {
+  writer?: SetWriter<unknown, unknown>
+  input?: unknown
+  single?: SingleWrite<unknown>
+  /** The request that queued the write: its events carry this id, whichever request started the batch. */
+  requestId: string | undefined
+  queuedAt: number
+  resolve: (value: unknown) => void
+  reject: (err: unknown) => void
+}
+
+/** A failure attributable to one pending write: the batch is retried without it. */
+class WriteFailed extends Error {
+  constructor (readonly pending: Pending, readonly reason: unknown) { super('write failed') }
+}
+
+/** A set writer failed as a whole: its writes are retried alone, so the failure lands on its own request. */
+class SetFailed extends Error {
+  constructor (readonly members: Pending[], readonly reason: unknown) { super('set write failed') }
+}
+
+/** Deadlock or serialization failure between two batches: Postgres rolled one back, it runs again. */
+const isRetryable = (err: unknown): boolean => {
+  const code = (err as { code?: unknown } | null)?.code
+  return code === '40P01' || code === '40001'
+}
+
+const MAX_RETRIES = 5
+
+export class GroupCommit {
+  readonly #options: GroupCommitOptions
+  readonly #queue: Pending[] = []
+  #inFlight = 0
+  readonly #running = new Set<Promise<void>>()
+
+  constructor (options: GroupCommitOptions) {
+    if (!Number.isInteger(options.batchMax) || options.batchMax < 1) throw new Error('batchMax must be a positive integer')
+    if (!Number.isInteger(options.batchesInFlight) || options.batchesInFlight < 1) throw new Error('batchesInFlight must be a positive integer')
+    this.#options = options
+  }
+
+  /** Queues a set-based write; settles after its batch committed (or failed). */
+  submitTo<I, T> (writer: SetWriter<I, T>, input: I): Promise<T> {
+    return this.#enqueue({ writer: writer as SetWriter<unknown, unknown>, input }) as Promise<T>
+  }
+
+  /** Queues a request's own statements; settles after its batch committed (or failed). */
+  submit<T> (write: SingleWrite<T>): Promise<T> {
+    return this.#enqueue({ single: write as SingleWrite<unknown> }) as Promise<T>
+  }
+
+  /** Writes waiting for a batch to begin. */
+  get queued (): number {
+    return this.#queue.length
+  }
+
+  /** Waits for the batches in flight (shutdown). */
+  async drain (): Promise<void> {
+    while (this.#running.size > 0) await Promise.allSettled([...this.#running])
+  }
+
+  #enqueue (write: Pick<Pending, 'writer' | 'input' | 'single'>): Promise<unknown> {
+    return new Promise((resolve, reject) => {
+      this.#queue.push({ ...write, requestId: currentRequestId(), queuedAt: performance.now(), resolve, reject })
+      this.#pump()
+    })
+  }
+
+  /** A lone write starts a batch at once; while the in-flight limit is reached, writes gather for the next. */
+  #pump (): void {
+    while (this.#inFlight < this.#options.batchesInFlight && this.#queue.length > 0) {
+      const batch = this.#queue.splice(0, this.#options.batchMax)
+      this.#inFlight++
+      const run = this.#run(batch).finally(() => {
+        this.#inFlight--
+        this.#running.delete(run)
+        this.#pump()
+      })
+      this.#running.add(run)
+    }
+  }
+
+  async #run (batch: Pending[]): Promise<void> {
+    const started = performance.now()
+    this.#options.onBatch?.({ size: batch.length, waitedSeconds: batch.map((p) => (started - p.queuedAt) / 1000) })
+    let remaining = batch
+    /** Writes whose set failed as a whole: written alone from now on. */
+    const alone = new Set<Pending>()
+    let retries = 0
+    while (remaining.length > 0) {
+      try {
+        const { results, committed } = await this.#attempt(remaining, alone)
+        remaining.forEach((pending, i) => pending.resolve(results[i]))
+        if (committed.length > 0) this.#options.onCommitted(committed)
+        return
+      } catch (err) {
+        if (err instanceof WriteFailed && !isDatabaseUnavailable(err.reason) && !isRetryable(err.reason)) {
+          err.pending.reject(ingestErrorOf(err.reason))
+          remaining = remaining.filter((pending) => pending !== err.pending)
+        } else if (err instanceof SetFailed && !isDatabaseUnavailable(err.reason) && !isRetryable(err.reason)) {
+          if (err.members.length === 1) {
+            err.members[0]!.reject(ingestErrorOf(err.reason))
+            remaining = remaining.filter((pending) => pending !== err.members[0])
+          } else {
+            for (const member of err.members) alone.add(member)
+          }
+        } else {
+          const reason = err instanceof WriteFailed || err instanceof SetFailed ? err.reason : err
+          if (isRetryable(reason) && retries++ < MAX_RETRIES) continue
+          // Postgres unreachable (or a failure nobody can be singled out for): nothing was written.
+          const failure = ingestErrorOf(reason)
+          for (const pending of remaining) pending.reject(failure)
+          return
+        }
+      }
+    }
+  }
+
+  /** One transaction over the batch: set writers first (grouped, in arrival order), then single writes. */
+  async #attempt (batch: Pending[], alone: Set<Pending>): Promise<{ results: unknown[], committed: CommittedEvents[] }> {
+    const committed: CommittedEvents[] = []
+    const sink: EventSink = { add: (c) => { if (c.events.length > 0) committed.push(c) } }
+    const results = new Array<unknown>(batch.length)
+    const client = await this.#options.pool.connect()
+    let discard: Error | undefined
+    try {
+      await client.query('begin')
+      const groups = new Map<SetWriter<unknown, unknown>, number[]>()
+      batch.forEach((pending, i) => {
+        if (pending.writer === undefined || alone.has(pending)) return
+        const list = groups.get(pending.writer)
+        if (list === undefined) groups.set(pending.writer, [i])
+        else list.push(i)
+      })
+      for (const [writer, indexes] of groups) {
+        let answers: unknown[]
+        try {
+          answers = await writer.write(client, indexes.map((i) => batch[i]!.input), sink, indexes.map((i) => batch[i]!.requestId))
+        } catch (err) {
+          throw new SetFailed(indexes.map((i) => batch[i]!), err)
+        }
+        indexes.forEach((batchIndex, i) => { results[batchIndex] = answers[i] })
+      }
+      for (const [i, pending] of batch.entries()) {
+        if (pending.writer !== undefined && !alone.has(pending)) continue
+        try {
+          results[i] = await inRequestContext(pending.requestId, async () => pending.single !== undefined
+            ? await pending.single(client, sink)
+            : (await pending.writer!.write(client, [pending.input], sink, [pending.requestId]))[0])
+        } catch (err) {
+          throw new WriteFailed(pending, err)
+        }
+      }
+      await client.query('commit')
+      return { results, committed }
+    } catch (err) {
+      // A connection whose rollback failed is in an unknown state: the pool must discard it.
+      await client.query('rollback').catch((rollbackErr: Error) => { discard = rollbackErr })
+      throw err
+    } finally {
+      client.release(discard)
+    }
+  }
+}
