@@ -111,7 +111,9 @@ export const outbox = pgTable('outbox', {
   index('outbox_unpublished_idx').on(table.id).where(sql`${table.publishedAt} is null`),
   uniqueIndex('outbox_entity_version_key').on(table.entityType, table.entityId, table.version),
   // The relay asks "is an earlier version of this entity still unpublished?" before publishing a later one.
-  index('outbox_unpublished_entity_idx').on(table.entityType, table.entityId, table.id).where(sql`${table.publishedAt} is null`)
+  index('outbox_unpublished_entity_idx').on(table.entityType, table.entityId, table.id).where(sql`${table.publishedAt} is null`),
+  // The reconciler compares the entities of a recent window with what Redis holds.
+  index('outbox_published_recent_idx').on(table.createdAt).where(sql`${table.publishedAt} is not null`)
 ])
 
 /** Callbacks that arrived before their order was registered; applied when it is. */

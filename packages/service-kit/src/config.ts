@@ -64,6 +64,12 @@ export function trustedProxies (value: string): string[] {
   return entries
 }
 
+/**
+ * `SUBSCRIBE_TOKEN_SECRET`: a comma list of HMAC secrets of 16+ characters (no commas or spaces in one).
+ * The first signs new tokens; every one verifies, so a secret is rotated without cutting off clients.
+ */
+export const SubscribeTokenSecrets = Type.String({ pattern: '^[^,\\s]{16,}(\\s*,\\s*[^,\\s]{16,})*$' })
+
 /** The old services' Redis settings: they build REDIS_URL when it is unset. */
 export const LEGACY_REDIS_VARIABLES = ['REDIS_HOST', 'REDIS_PORT', 'REDIS_PASSWORD', 'REDIS_DB'] as const
 

@@ -1,6 +1,8 @@
 // Runs a service: builds Fastify with Herald's logger and timeouts, listens, and closes with grace.
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify'
 import closeWithGrace from 'close-with-grace'
+import type { IncomingMessage, Server } from 'node:http'
+import type { Socket } from 'node:net'
 import type { DestinationStream } from 'pino'
 import { TypeBoxValidatorCompiler, type TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { ErrorCodes, type ErrorBody } from '@herald/contracts'
@@ -46,16 +48,15 @@ export interface ServerSettings {
 /** A Fastify instance with Herald's defaults; `app` plugins are registered on it by the caller. */
 export function createFastify (settings: ServerSettings, extra: Partial<FastifyServerOptions> = {}) {
   const requestTimeout = settings.requestTimeoutMs ?? 30_000
-  return Fastify({
+  const app = Fastify({
     logger: loggerOptions(settings.logLevel, settings.service, settings.logFormat, settings.logStream),
     ...requestIdOptions,
     bodyLimit: settings.bodyLimit ?? 64 * 1024,
     trustProxy: settings.trustedProxies !== undefined && settings.trustedProxies.length > 0 ? [...settings.trustedProxies] : false,
     return503OnClosing: true,
-    // Long-polls and SSE hold responses open: only the time to send the request is bounded here.
-    // Node enforces it when it sweeps its connections, every 30 s (a slow client can hold a socket up to
-    // timeout + 30 s). A shorter sweep (`http.connectionsCheckingInterval`) broke the gateway's recovery in
-    // the Redis-restart fault test, for a reason not yet understood, so it stays at Node's default.
+    // Long-polls and SSE hold responses open: only the time to send the request is bounded here. Node
+    // enforces it on its connection sweep, every 30 s; `cutSlowHeaders` cuts a connection whose first
+    // request's headers are late at the timeout itself (docs/RELIABILITY.md, "Slow clients").
     requestTimeout,
     connectionTimeout: 0,
     keepAliveTimeout: 65_000,
@@ -65,6 +66,30 @@ export function createFastify (settings: ServerSettings, extra: Partial<FastifyS
     ajv: undefined,
     ...extra
   }).withTypeProvider<TypeBoxTypeProvider>().setValidatorCompiler(TypeBoxValidatorCompiler)
+  cutSlowHeaders(app.server, requestTimeout)
+  return app
+}
+
+const headersSeen = Symbol('herald.headersSeen')
+
+/**
+ * Closes, with a 408, a connection whose first request has not finished its headers within `timeoutMs`
+ * (slow loris), promptly rather than on Node's 30 s sweep. Only the first request of a connection is
+ * timed here; later keep-alive requests and trickled bodies stay bounded by Node's own `requestTimeout`.
+ */
+export function cutSlowHeaders (server: Server, timeoutMs: number): void {
+  server.on('connection', (socket: Socket & { [headersSeen]?: boolean }) => {
+    const timer = setTimeout(() => {
+      if (socket[headersSeen] === true || socket.destroyed) return
+      socket.end('HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Length: 0\r\n\r\n')
+      socket.destroySoon()
+    }, timeoutMs)
+    timer.unref()
+    socket.once('close', () => clearTimeout(timer))
+  })
+  server.on('request', (request: IncomingMessage) => {
+    (request.socket as Socket & { [headersSeen]?: boolean })[headersSeen] = true
+  })
 }
 
 export interface RunOptions {
@@ -84,15 +109,31 @@ export async function runServer (app: FastifyInstance, options: RunOptions): Pro
   await app.listen({ port: options.port, host: options.host })
 }
 
+function exitOnConfigError (err: unknown): never {
+  if (err instanceof ConfigError) {
+    process.stderr.write(`${err.message}\n`)
+    process.exit(78)
+  }
+  throw err
+}
+
 /** Loads config or exits non-zero with a message naming the bad variable. */
 export function configOrExit<T> (load: () => T): T {
   try {
     return load()
   } catch (err) {
-    if (err instanceof ConfigError) {
-      process.stderr.write(`${err.message}\n`)
-      process.exit(78)
-    }
-    throw err
+    return exitOnConfigError(err)
+  }
+}
+
+/**
+ * Starts the service; a configuration found wrong only once connected (a shard count other than the one
+ * recorded in Redis) exits 78 with its message, as a bad variable does.
+ */
+export async function startOrExit (start: () => Promise<void>): Promise<void> {
+  try {
+    await start()
+  } catch (err) {
+    exitOnConfigError(err)
   }
 }

@@ -1,14 +1,15 @@
 // status-gateway configuration, read once from the environment.
 import Type, { type Static } from 'typebox'
 import { hostname } from 'node:os'
-import { CommonEnv, ConfigError, loadConfig } from '@herald/service-kit'
+import { CommonEnv, ConfigError, SubscribeTokenSecrets, loadConfig } from '@herald/service-kit'
 
 export const GatewayEnv = Type.Object({
   ...CommonEnv,
   PORT: Type.Integer({ minimum: 0, maximum: 65535, default: 3002 }),
   /** Names this replica's consumer group; default hostname plus pid. */
   HERALD_INSTANCE_ID: Type.String({ pattern: '^[A-Za-z0-9_.-]{1,100}$', default: `${hostname()}-${process.pid}`.replace(/[^A-Za-z0-9_.-]/g, '_') }),
-  SUBSCRIBE_TOKEN_SECRET: Type.String({ minLength: 16 }),
+  /** Comma list of secrets; any of them verifies (rotation). */
+  SUBSCRIBE_TOKEN_SECRET: SubscribeTokenSecrets,
   ADMIN_TOKEN: Type.String({ minLength: 16 }),
   /**
    * Lets legacy frontends read order and registration status without a token. Off by default. Customer

@@ -1,5 +1,8 @@
 import t from 'tap'
 import { buildGateway } from './helper.js'
+import { signSubscribeToken } from '@herald/contracts/subscribe-token'
+import { TEST_SECRETS } from '@herald/service-kit/testing'
+import { loadGatewayConfig } from '../src/config.js'
 import { ADMIN, orderEvent, registrationEvent, tokenFor, usePublisher } from './support.js'
 
 t.test('without a valid token: 401 and no customer data; a token for order A cannot read order B', async (t) => {
@@ -113,5 +116,28 @@ t.test('percent-encoded surrogate bytes in a path or query are a 4xx naming the 
     const res = await app.inject({ url })
     t.equal(res.statusCode, status, url)
     t.match(res.json(), { success: false, code: /^HERALD_ERR_/, error: String }, `${url}: the error body`)
+  }
+})
+
+t.test('SUBSCRIBE_TOKEN_SECRET rotation: tokens of every listed secret verify; a retired secret no longer does', async (t) => {
+  const oldSecret = TEST_SECRETS.SUBSCRIBE_TOKEN_SECRET
+  const newSecret = 'rotated-subscribe-secret-4567'
+  const tokenOf = (secret: string) => signSubscribeToken(secret, { scope: 'order', id: 'order-r', exp: Date.now() + 60_000 })
+  const during = await buildGateway(t, { SUBSCRIBE_TOKEN_SECRET: `${newSecret}, ${oldSecret}` })
+  const { publisher } = usePublisher(t, during.prefix)
+  await publisher.publish(orderEvent('order-r', 1))
+  for (const [name, secret] of [['new', newSecret], ['old', oldSecret]]) {
+    const answer = await during.app.inject({ url: '/api/orders/order-r', headers: { authorization: `Bearer ${tokenOf(secret!)}` } })
+    t.equal(answer.statusCode, 200, `during the rotation a token of the ${name} secret opens the order`)
+  }
+  const after = await buildGateway(t, { SUBSCRIBE_TOKEN_SECRET: newSecret }, { schema: during.schema, prefix: during.prefix })
+  t.equal((await after.app.inject({ url: '/api/orders/order-r', headers: { authorization: `Bearer ${tokenOf(newSecret)}` } })).statusCode, 200)
+  const retired = await after.app.inject({ url: '/api/orders/order-r', headers: { authorization: `Bearer ${tokenOf(oldSecret)}` } })
+  t.equal(retired.statusCode, 401, 'once retired, the old secret opens nothing')
+})
+
+t.test('SUBSCRIBE_TOKEN_SECRET refuses a list with a short or empty secret, naming the variable', async (t) => {
+  for (const value of ['long-enough-secret-0001,short', 'long-enough-secret-0001,,long-enough-secret-0002']) {
+    t.throws(() => loadGatewayConfig({ DATABASE_URL: 'postgres://x/y', ADMIN_TOKEN: 'admin-token-0123456789', SUBSCRIBE_TOKEN_SECRET: value }), /SUBSCRIBE_TOKEN_SECRET/)
   }
 })

@@ -1,35 +1,9 @@
 import t from 'tap'
-import { spawn, type ChildProcess } from 'node:child_process'
-import { once } from 'node:events'
-import { createServer } from 'node:net'
 import { freePort } from '@herald/service-kit/testing'
 import { buildGateway, listen } from './helper.js'
-import { ADMIN, SseReader, getJson, insertOrder, orderEvent, orderSnapshot, usePublisher, waitUntil } from './support.js'
+import { ADMIN, SseReader, getJson, insertOrder, orderEvent, orderSnapshot, startRedis, stopRedis, usePublisher, waitUntil } from './support.js'
 
 const auth = { authorization: `Bearer ${ADMIN}` }
-
-/** A throw-away redis-server on its own port, without persistence: a restart loses everything. */
-async function startRedis (port: number): Promise<ChildProcess> {
-  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' })
-  await waitUntil(async () => {
-    const probe = createServer()
-    try {
-      probe.listen(port, '127.0.0.1')
-      await once(probe, 'listening')
-      probe.close()
-      return false
-    } catch {
-      return true
-    }
-  }, 'redis-server to listen')
-  return child
-}
-
-async function stopRedis (child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null) return
-  child.kill('SIGKILL')
-  await once(child, 'exit')
-}
 
 t.test('with Redis stopped long-polls answer from Postgres; when it returns events flow again without a restart', async (t) => {
   const port = await freePort()

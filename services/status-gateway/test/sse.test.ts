@@ -1,6 +1,6 @@
 import t from 'tap'
 import { buildGateway, listen } from './helper.js'
-import { ADMIN, SseReader, orderEvent, registrationEvent, tokenFor, usePublisher, waitUntil } from './support.js'
+import { ADMIN, SseReader, insertOrder, orderEvent, orderSnapshot, registrationEvent, tokenFor, usePublisher, waitUntil } from './support.js'
 
 const admin = { authorization: `Bearer ${ADMIN}` }
 
@@ -86,6 +86,27 @@ t.test('an id older than the history gets a reset with the current snapshot; a m
   t.teardown(() => future.close())
   await future.waitFor('a reset', (r) => r.ofType('reset').length === 1)
   t.match(future.ofType('reset')[0]!.data, { reason: 'unknown_id', data: { version: 7 } })
+})
+
+t.test('with nothing in Redis for an entity (data lost), replay asks Postgres: a client behind it gets a reset, one at it goes live', async (t) => {
+  const { app, prefix, schema } = await buildGateway(t)
+  const { publisher } = usePublisher(t, prefix)
+  const base = await listen(app)
+  // Paid before Redis lost its data: Postgres has version 3, Redis has nothing for the order.
+  await insertOrder(t, schema, orderSnapshot('o-lost-sse', 3, 'completed'))
+  const fromStart = new SseReader(`${base}/api/orders/o-lost-sse/events?lastEventId=0`, admin)
+  const current = new SseReader(`${base}/api/orders/o-lost-sse/events?lastEventId=3`, admin)
+  t.teardown(() => { fromStart.close(); current.close() })
+  await fromStart.waitFor('a reset', (r) => r.ofType('reset').length === 1)
+  t.match(fromStart.ofType('reset')[0]!.data, { type: 'reset', reason: 'retention', data: { orderId: 'o-lost-sse', paymentStatus: 'completed', version: 3 } })
+  await current.waitFor('connected', (r) => r.ofType('connected').length === 1)
+  // Both are live: the next version reaches both, and the client that was current saw no reset.
+  await publisher.publish(orderEvent('o-lost-sse', 4, 'completed'))
+  await fromStart.waitFor('version 4', (r) => r.ofType('update').length === 1)
+  await current.waitFor('version 4', (r) => r.ofType('update').length === 1)
+  t.same(fromStart.ofType('update').map((m) => m.id), ['4'])
+  t.same(current.ofType('update').map((m) => m.id), ['4'])
+  t.equal(current.ofType('reset').length, 0, 'no reset for a client already at the current version')
 })
 
 t.test('the order stream carries the order snapshot with its version as id; customer only for its token', async (t) => {

@@ -1,5 +1,8 @@
 // Test fixtures: events as the ingest publishes them, Postgres rows, tokens, and an SSE reader.
 import http from 'node:http'
+import { spawn, type ChildProcess } from 'node:child_process'
+import { once } from 'node:events'
+import { createServer } from 'node:net'
 import { setTimeout as delay } from 'node:timers/promises'
 import type { OrderEvent, OrderSnapshot, PaymentStatus, RegistrationEvent } from '@herald/contracts'
 import { signSubscribeToken, type SubscribeScope } from '@herald/contracts/subscribe-token'
@@ -177,4 +180,27 @@ export class SseReader {
 export async function getJson (url: string, headers: Record<string, string> = {}, signal?: AbortSignal): Promise<{ status: number, body: any }> {
   const res = await fetch(url, { headers, signal })
   return { status: res.status, body: await res.json() }
+}
+
+/** A throw-away redis-server on its own port, without persistence: a restart loses everything. */
+export async function startRedis (port: number): Promise<ChildProcess> {
+  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' })
+  await waitUntil(async () => {
+    const probe = createServer()
+    try {
+      probe.listen(port, '127.0.0.1')
+      await once(probe, 'listening')
+      probe.close()
+      return false
+    } catch {
+      return true
+    }
+  }, 'redis-server to listen')
+  return child
+}
+
+export async function stopRedis (child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null) return
+  child.kill('SIGKILL')
+  await once(child, 'exit')
 }

@@ -9,6 +9,7 @@ import type { IngestConfig } from './config.js'
 import { StandardWebhookVerifier } from './auth/standard-webhooks.js'
 import ingestMetricsPlugin from './plugins/ingest-metrics.js'
 import outboxRelayPlugin from './plugins/outbox-relay.js'
+import outboxReconcilerPlugin from './plugins/outbox-reconciler.js'
 import unitOfWorkPlugin from './plugins/unit-of-work.js'
 import recordRetentionPlugin from './plugins/record-retention.js'
 import backendDeliveriesPlugin from './plugins/backend-deliveries.js'
@@ -77,6 +78,12 @@ async function ingestApp (fastify: FastifyInstance, opts: IngestAppOptions): Pro
     retentionMs: config.HERALD_STREAM_RETENTION_MS,
     database: { url: config.DATABASE_URL, schema: opts.databaseSchema },
     publishing: opts.publishing
+  })
+  await fastify.register(outboxReconcilerPlugin, {
+    intervalMs: opts.publishing === false ? 0 : config.OUTBOX_RECONCILE_INTERVAL_MS,
+    windowMs: config.OUTBOX_RECONCILE_WINDOW_MS,
+    retentionMs: config.HERALD_STREAM_RETENTION_MS,
+    database: { url: config.DATABASE_URL, schema: opts.databaseSchema }
   })
   await fastify.register(unitOfWorkPlugin, { batchMax: config.INGEST_BATCH_MAX, batchesInFlight: config.INGEST_BATCHES_IN_FLIGHT })
   const backendEndpoints = backendEndpointsOf(config.BACKEND_WEBHOOK_URLS)

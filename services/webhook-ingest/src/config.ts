@@ -1,6 +1,6 @@
 // webhook-ingest configuration, read once from the environment.
 import Type, { type Static } from 'typebox'
-import { CommonEnv, ConfigError, loadConfig } from '@herald/service-kit'
+import { CommonEnv, ConfigError, SubscribeTokenSecrets, commaList, loadConfig } from '@herald/service-kit'
 import { DEFAULT_RETRY_SCHEDULE_MS } from './deliveries/schedule.js'
 
 export const IngestEnv = Type.Object({
@@ -12,7 +12,8 @@ export const IngestEnv = Type.Object({
   MPESA_ALLOWED_IPS: Type.String({ default: '' }),
   /** Comma list of `whsec_…` secrets; any of them verifies (rotation). */
   INTERNAL_WEBHOOK_SECRETS: Type.String({ pattern: '^whsec_[A-Za-z0-9+/=]+(,\\s*whsec_[A-Za-z0-9+/=]+)*$' }),
-  SUBSCRIBE_TOKEN_SECRET: Type.String({ minLength: 16 }),
+  /** Comma list: the first signs, all verify (rotation). */
+  SUBSCRIBE_TOKEN_SECRET: SubscribeTokenSecrets,
   SUBSCRIBE_TOKEN_TTL_MS: Type.Integer({ minimum: 1000, default: 3600_000 }),
   /** Most writes (callbacks, events, upserts) one group-commit transaction carries. */
   INGEST_BATCH_MAX: Type.Integer({ minimum: 1, maximum: 1000, default: 64 }),
@@ -20,6 +21,13 @@ export const IngestEnv = Type.Object({
   INGEST_BATCHES_IN_FLIGHT: Type.Integer({ minimum: 1, maximum: 64, default: 4 }),
   /** How often the relay sweeps unpublished outbox rows. */
   OUTBOX_SWEEP_INTERVAL_MS: Type.Integer({ minimum: 10, default: 500 }),
+  /**
+   * How often the reconciler compares Redis with the outbox and republishes what Redis lost; 0 turns it
+   * off. Replicas take turns (a Postgres advisory lock).
+   */
+  OUTBOX_RECONCILE_INTERVAL_MS: Type.Integer({ minimum: 0, default: 2000 }),
+  /** The reconciler compares the entities with an outbox row this recent (its cost grows with it). */
+  OUTBOX_RECONCILE_WINDOW_MS: Type.Integer({ minimum: 1000, default: 3600_000 }),
   /**
    * Published outbox rows and webhook-id receipts older than this are deleted. Longer than producers
    * retry a webhook-id: a replay after it would be applied again.
@@ -43,5 +51,6 @@ export function loadIngestConfig (env: NodeJS.ProcessEnv = process.env): IngestC
   if (config.BACKEND_WEBHOOK_URLS !== '' && config.BACKEND_WEBHOOK_SECRET === '') {
     throw new ConfigError('BACKEND_WEBHOOK_SECRET', 'is required when BACKEND_WEBHOOK_URLS is set (a whsec_ secret the back-end verifies with)')
   }
-  return config
+  // The ingest only signs subscribe tokens, with the first secret; the others are for the gateway to verify.
+  return { ...config, SUBSCRIBE_TOKEN_SECRET: commaList(config.SUBSCRIBE_TOKEN_SECRET)[0]! }
 }

@@ -72,3 +72,11 @@ t.test('every configured secret verifies (rotation)', async (t) => {
   const withNew = await app.inject({ method: 'POST', url: '/v1/registrations/r-rot/events', payload, headers: signedHeaders(payload) })
   t.equal(withNew.statusCode, 200)
 })
+
+t.test('with a SUBSCRIBE_TOKEN_SECRET list the ingest signs with the first secret only (rotation)', async (t) => {
+  const { app } = await buildIngest(t, { SUBSCRIBE_TOKEN_SECRET: `next-subscribe-secret-000001, ${TEST_SECRETS.SUBSCRIBE_TOKEN_SECRET}` })
+  const started = await postEvent(app, '77', { type: 'stage', stage: 'duplicate_check', status: 'started' })
+  const token = started.json().subscribeToken
+  t.match(verifySubscribeToken(['next-subscribe-secret-000001'], token), { scope: 'registration', id: '77' }, 'signed with the first secret')
+  t.equal(verifySubscribeToken([TEST_SECRETS.SUBSCRIBE_TOKEN_SECRET], token), null, 'not with the second')
+})

@@ -26,6 +26,11 @@ export interface SseClientSettings {
 
 /** Live events held while a stream replays; past this the client is too far behind and is cut off. */
 const MAX_PENDING_EVENTS = 10_000
+/**
+ * How long a stream behind Postgres, on an entity Redis knows nothing of, waits for the events to come live
+ * (a publish in flight after its commit, or the ingest's reconciler republishing) before it resets.
+ */
+const UNPUBLISHED_GRACE_MS = 5000
 const VERSION_ID = /^(?:0|[1-9][0-9]{0,9})$/
 const ADMIN_FEED_ID = /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}:(?:0|[1-9][0-9]{0,9})$/
 
@@ -48,6 +53,7 @@ export class SseClient {
   /** Live events held during replay; null once live. */
   #pending: StreamEvent[] | null = []
   #closed = false
+  #graceTimer: NodeJS.Timeout | undefined
 
   constructor (raw: ServerResponse, feed: SseFeed, source: FeedSource | null, settings: SseClientSettings, log: FastifyBaseLogger) {
     this.#raw = raw as RawWithClient
@@ -127,6 +133,7 @@ export class SseClient {
   /** Marks the stream ended and lets the owner drop it; safe to call more than once. */
   #end (): void {
     this.#closed = true
+    clearTimeout(this.#graceTimer)
     this.#raw.removeListener('close', onStreamClose)
     delete this.#raw[CLIENT]
     this.#settings.onEnd(this)
@@ -186,6 +193,7 @@ export class SseClient {
   async #replayFrom (afterVersion: number): Promise<void> {
     const history = await this.#source!.history(afterVersion)
     if (this.#closed) return
+    if (history.latestVersion === 0 && history.events.length === 0 && await this.#behindDatabase(afterVersion)) return
     if (afterVersion > history.latestVersion) {
       await this.#resetToSnapshot('unknown_id')
       return
@@ -199,6 +207,49 @@ export class SseClient {
       if (event.version > this.#lastVersion) this.#deliver(event, new EventFrames(event))
     }
     this.#goLive()
+  }
+
+  /**
+   * Redis knows nothing of this entity: not published yet (a page subscribing right after its first write),
+   * or lost (Redis restarted empty, a failover). "Nothing newer" is not concluded from that: the current
+   * state (Postgres, as Redis has no snapshot) decides. A client at it goes live; a client behind it goes
+   * live too, and if the missing versions have not come live within UNPUBLISHED_GRACE_MS it catches up from
+   * Redis's history or gets a `reset` with the current state. True when handled here. A failed read keeps
+   * the stream (events still come live).
+   */
+  async #behindDatabase (afterVersion: number): Promise<boolean> {
+    let snapshot: OrderSnapshot | RegistrationSnapshot | null
+    try {
+      snapshot = await this.#source!.snapshot()
+    } catch (err) {
+      this.#log.debug({ err, feed: this.key }, 'no Redis history and the current state could not be read; going live')
+      return false
+    }
+    if (this.#closed) return true
+    // Unknown here too, or older than the client's id: the caller's `unknown_id` path answers.
+    if (snapshot === null || snapshot.version < afterVersion) return false
+    this.#lastVersion = afterVersion
+    if (snapshot.version > afterVersion) {
+      const version = snapshot.version
+      this.#graceTimer = setTimeout(() => this.#catchUpTo(version), UNPUBLISHED_GRACE_MS)
+      this.#graceTimer.unref()
+    }
+    this.#goLive()
+    return true
+  }
+
+  /** The grace is over: still behind `version`, the stream replays what Redis has now, or resets. */
+  #catchUpTo (version: number): void {
+    this.#graceTimer = undefined
+    // Caught up live meanwhile, or a replay (a gap being filled) is already reading the history.
+    if (this.#closed || this.#lastVersion >= version || this.#pending !== null) return
+    this.#pending = []
+    this.#replayOrClose((async () => {
+      const history = await this.#source!.history(this.#lastVersion)
+      if (this.#closed) return
+      if (history.latestVersion === 0 && history.events.length === 0) await this.#resetToSnapshot('retention')
+      else await this.#replayFrom(this.#lastVersion)
+    })()).catch(() => {})
   }
 
   async #resetToSnapshot (reason: ResetReason): Promise<void> {

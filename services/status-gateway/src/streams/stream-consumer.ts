@@ -53,6 +53,8 @@ export class StreamConsumer {
    */
   #pendingCursor = '0'
   #watchdog: NodeJS.Timeout | undefined
+  /** Rejects the read in flight: ioredis may never settle it once its connection is thrown away. */
+  #abandonRead: ((reason: Error) => void) | undefined
   #sleepTimer: NodeJS.Timeout | undefined
   #wake: (() => void) | undefined
   #failures = 0
@@ -86,7 +88,8 @@ export class StreamConsumer {
     clearTimeout(this.#watchdog)
     clearTimeout(this.#sleepTimer)
     this.#wake?.()
-    // Disconnecting rejects the blocked read, which ends the loop.
+    // The read in flight is abandoned here: disconnecting a reconnecting client never settles it.
+    this.#abandonRead?.(new Error('stream consumer closing'))
     this.#reader?.disconnect()
     await this.#loop
     this.#reader = null
@@ -158,16 +161,28 @@ export class StreamConsumer {
     this.#markReading()
   }
 
+  /**
+   * One blocking read, given up at BLOCK plus a margin. The watchdog rejects the read itself rather than
+   * waiting for the connection to reject it: a read in flight when the connection dropped sits in ioredis'
+   * queue of commands to re-send on reconnect, and `disconnect()` on a client that is still reconnecting
+   * (or between connect and ready) settles nothing in that queue, so the loop would wait on it for good.
+   */
   async #read (reader: RedisClient, id: string): Promise<XReadGroupReply> {
     const { streamKey, group, consumer, count, blockMs } = this.#options
+    const abandoned = new Promise<never>((_resolve, reject) => { this.#abandonRead = reject })
     this.#watchdog = setTimeout(() => {
-      this.#log.warn({ deadlineMs: blockMs + WATCHDOG_MARGIN_MS }, 'blocking read outlived its deadline; reconnecting the reader')
+      this.#log.warn({ deadlineMs: blockMs + WATCHDOG_MARGIN_MS, status: reader.status }, 'blocking read outlived its deadline; reconnecting the reader')
+      this.#abandonRead?.(new Error(`XREADGROUP gave no answer within ${blockMs + WATCHDOG_MARGIN_MS} ms`))
       this.#replaceReader()
     }, blockMs + WATCHDOG_MARGIN_MS)
     try {
-      return await reader.call('XREADGROUP', 'GROUP', group, consumer, 'COUNT', count, 'BLOCK', blockMs, 'STREAMS', streamKey, id) as XReadGroupReply
+      return await Promise.race([
+        reader.call('XREADGROUP', 'GROUP', group, consumer, 'COUNT', count, 'BLOCK', blockMs, 'STREAMS', streamKey, id) as Promise<XReadGroupReply>,
+        abandoned
+      ])
     } finally {
       clearTimeout(this.#watchdog)
+      this.#abandonRead = undefined
     }
   }
 

@@ -1,7 +1,7 @@
 // Real Herald processes for fault tests: the built services as child processes, a redis-server of the
 // test's own, and a TCP proxy that stands between a service and Postgres or Redis and can cut it off.
 import { spawn, type ChildProcess } from 'node:child_process'
-import { mkdtempSync, rmSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs'
 import { createConnection, createServer, type Server, type Socket } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -59,7 +59,7 @@ export class ServiceProcess {
       env: { PATH: process.env.PATH ?? '', HOST: '127.0.0.1', PORT: String(port), ...env },
       stdio: ['ignore', 'pipe', 'pipe']
     })
-    const keep = (chunk: Buffer): void => { this.#output = (this.#output + chunk.toString()).slice(-40_000) }
+    const keep = (chunk: Buffer): void => { this.#output = (this.#output + chunk.toString().split('\n').filter((l) => !/"msg":"(request completed|incoming request)"/.test(l)).join('\n')).slice(-40_000) }
     this.child.stdout?.on('data', keep)
     this.child.stderr?.on('data', keep)
     this.exited = new Promise((resolve) => this.child.once('exit', () => resolve()))
@@ -205,10 +205,17 @@ export class RedisServer {
     await exited
   }
 
-  /** Kills the server and starts it again on the same port and AOF. */
-  async restart (downMs = 0): Promise<void> {
+  /**
+   * Kills the server and starts it again on the same port and AOF; `empty` deletes the AOF first (an
+   * instance without persistence, or a failover to a replica that had nothing).
+   */
+  async restart (downMs = 0, options: { empty?: boolean } = {}): Promise<void> {
     await this.kill()
     this.#output = ''
+    if (options.empty === true) {
+      rmSync(this.dir, { recursive: true, force: true })
+      mkdirSync(this.dir, { recursive: true })
+    }
     if (downMs > 0) await sleep(downMs)
     await this.#launch()
   }

@@ -29,6 +29,8 @@ export interface TrafficOptions {
 export interface RegistrationRun {
   id: string
   follower: SseFollower | null
+  /** The subscribe token the first event answered. */
+  subscribeToken?: string
   accepted: number
   attempts: number
   refused: Array<{ status: number, body: unknown }>
@@ -84,6 +86,7 @@ export class Traffic {
       run.accepted++
       this.sent++
       if (run.follower === null) {
+        run.subscribeToken = answer.body.subscribeToken
         // Subscribed with the token the first event answered; `lastEventId=0` replays from the start.
         const follower = new SseFollower(gateways, `/api/registrations/updates/stream?registrationId=${run.id}`, answer.body.subscribeToken)
         follower.lastEventId = '0'

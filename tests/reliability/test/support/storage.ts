@@ -21,6 +21,8 @@ export function usePostgres (t: Teardown, storage: HeraldStorage): pg.Pool {
 
 export function useRedis (t: Teardown, url: string): RedisClient {
   const redis = createRedisClient({ url, maxRetriesPerRequest: null })
+  // A test that restarts its redis-server expects this connection to fail meanwhile; it reconnects.
+  redis.on('error', () => {})
   t.teardown(() => redis.disconnect())
   return redis
 }

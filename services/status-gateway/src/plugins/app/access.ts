@@ -3,7 +3,7 @@ import fp from 'fastify-plugin'
 import type { FastifyRequest } from 'fastify'
 import { createHash, timingSafeEqual } from 'node:crypto'
 import { tokenGrants, verifySubscribeToken } from '@herald/contracts/subscribe-token'
-import { ForbiddenError, UnauthorizedError } from '@herald/service-kit'
+import { ForbiddenError, UnauthorizedError, commaList } from '@herald/service-kit'
 import type { GatewayConfig } from '../../config.js'
 
 export interface ReaderAccess {
@@ -25,7 +25,8 @@ export function tokenOf (request: FastifyRequest): string | undefined {
 
 export function createAccessPolicy (config: Pick<GatewayConfig, 'ADMIN_TOKEN' | 'SUBSCRIBE_TOKEN_SECRET' | 'GATEWAY_ANONYMOUS'>) {
   const adminDigest = digest(config.ADMIN_TOKEN)
-  const secrets = [config.SUBSCRIBE_TOKEN_SECRET]
+  // Every secret of the list verifies, so tokens signed before a rotation keep working until they expire.
+  const secrets = commaList(config.SUBSCRIBE_TOKEN_SECRET)
 
   function isAdminToken (token: string): boolean {
     // Comparing digests keeps the comparison constant-time whatever the length of the token given.

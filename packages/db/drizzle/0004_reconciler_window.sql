@@ -1,0 +1,1 @@
+CREATE INDEX "outbox_published_recent_idx" ON "outbox" USING btree ("created_at") WHERE "outbox"."published_at" is not null;

@@ -1,0 +1,167 @@
+// Makes Redis agree with the outbox again: an entity whose snapshot in Redis is missing or older than the
+// last version the outbox marked published (Redis lost its data, a failover dropped writes, a publish was
+// lost after commit) is republished from the outbox, stream entry, snapshot and history.
+import type pg from 'pg'
+import type { FastifyBaseLogger } from 'fastify'
+import type { StreamEvent } from '@herald/contracts'
+import type { EventPublisher, RedisClient, StreamLayout } from '@herald/streams'
+
+export type RepairReason = 'missing' | 'behind'
+
+export interface OutboxReconcilerOptions {
+  /** One connection: a pass runs in one transaction that holds the replicas' lock. */
+  pool: pg.Pool
+  redis: RedisClient
+  layout: StreamLayout
+  publisher: EventPublisher
+  isRedisReady: () => boolean
+  log: FastifyBaseLogger
+  intervalMs: number
+  /** Only entities with an outbox row this recent are compared: the cost of a pass stays bounded. */
+  windowMs: number
+  /** Entities compared per query and per round of Redis reads. */
+  batchSize?: number
+  /** Versions republished at most for an entity Redis lost entirely (the history the gateway replays from). */
+  historyMax?: number
+  onRepaired?: (reason: RepairReason, events: number) => void
+}
+
+interface EntityVersion {
+  entity_type: string
+  entity_id: string
+  version: number
+}
+
+/** What Redis holds of an entity compared with the outbox: how to repair it, or null when it agrees. */
+export function repairOf (outboxVersion: number, redisVersion: number): RepairReason | null {
+  if (redisVersion >= outboxVersion) return null
+  return redisVersion === 0 ? 'missing' : 'behind'
+}
+
+export class OutboxReconciler {
+  readonly #options: Required<Omit<OutboxReconcilerOptions, 'onRepaired'>> & Pick<OutboxReconcilerOptions, 'onRepaired'>
+  #timer: NodeJS.Timeout | undefined
+  #running: Promise<number> | undefined
+  #started = false
+  #closed = false
+
+  constructor (options: OutboxReconcilerOptions) {
+    this.#options = { batchSize: 500, historyMax: 200, ...options }
+  }
+
+  start (): void {
+    if (this.#started || this.#closed) return
+    this.#started = true
+    this.#schedule()
+  }
+
+  #schedule (): void {
+    if (this.#closed) return
+    this.#timer = setTimeout(() => {
+      this.#timer = undefined
+      this.reconcile()
+        .catch((err) => this.#options.log.warn({ err }, 'reconcile pass failed'))
+        .finally(() => this.#schedule())
+    }, this.#options.intervalMs)
+    this.#timer.unref()
+  }
+
+  /**
+   * One pass over the window; returns how many entities were repaired. Replicas take turns through a
+   * Postgres advisory lock (a replica that finds it held skips the pass), so none repeats another's work.
+   */
+  reconcile (): Promise<number> {
+    if (this.#closed || !this.#options.isRedisReady()) return Promise.resolve(0)
+    this.#running ??= this.#pass().finally(() => { this.#running = undefined })
+    return this.#running
+  }
+
+  async #pass (): Promise<number> {
+    const client = await this.#options.pool.connect()
+    try {
+      await client.query('begin')
+      // One lock per schema and Redis prefix: deployments sharing a database do not wait on each other.
+      const { rows: [lock] } = await client.query<{ locked: boolean }>(
+        "select pg_try_advisory_xact_lock(hashtext('herald-reconciler:' || current_schema() || ':' || $1)) as locked",
+        [this.#options.layout.prefix]
+      )
+      let repaired = 0
+      if (lock?.locked === true) {
+        let after: EntityVersion | undefined
+        for (;;) {
+          const batch = await this.#entities(client, after)
+          repaired += await this.#repairBatch(client, batch)
+          if (batch.length < this.#options.batchSize || this.#closed) break
+          after = batch[batch.length - 1]
+        }
+      }
+      await client.query('commit')
+      return repaired
+    } catch (err) {
+      await client.query('rollback').catch(() => {})
+      throw err
+    } finally {
+      client.release()
+    }
+  }
+
+  /** The next batch of entities of the window, each with the last version the outbox marked published. */
+  async #entities (client: pg.PoolClient, after: EntityVersion | undefined): Promise<EntityVersion[]> {
+    const { rows } = await client.query<EntityVersion>(
+      `select entity_type, entity_id, max(version)::int as version from outbox
+       where created_at > now() - make_interval(secs => $1::double precision / 1000) and published_at is not null
+         and ($2::text is null or (entity_type, entity_id) > ($2, $3))
+       group by entity_type, entity_id
+       order by entity_type, entity_id
+       limit $4`,
+      [this.#options.windowMs, after?.entity_type ?? null, after?.entity_id ?? null, this.#options.batchSize]
+    )
+    return rows
+  }
+
+  async #repairBatch (client: pg.PoolClient, batch: EntityVersion[]): Promise<number> {
+    const { redis, layout } = this.#options
+    // One command per key, sent together: a cluster client routes each to its node (a pipeline could not).
+    const versions = await Promise.all(batch.map(async (entity) =>
+      Number(await redis.hget(layout.snapshotKey(entity.entity_type as StreamEvent['entityType'], entity.entity_id), 'v') ?? 0)))
+    let repaired = 0
+    for (const [i, entity] of batch.entries()) {
+      const reason = repairOf(entity.version, versions[i]!)
+      if (reason === null) continue
+      const published = await this.#republish(client, entity, versions[i]!)
+      if (published > 0) {
+        repaired++
+        this.#options.onRepaired?.(reason, published)
+        this.#options.log.info({ entityType: entity.entity_type, entityId: entity.entity_id, redisVersion: versions[i], outboxVersion: entity.version, republished: published }, `redis ${reason === 'missing' ? 'had lost' : 'was behind on'} an entity; republished from the outbox`)
+      }
+    }
+    return repaired
+  }
+
+  /** Publishes the outbox's versions Redis lacks, in order; an entity Redis lost gets its recent history back. */
+  async #republish (client: pg.PoolClient, entity: EntityVersion, redisVersion: number): Promise<number> {
+    const from = redisVersion > 0 ? redisVersion : Math.max(0, entity.version - this.#options.historyMax)
+    const { rows } = await client.query<{ payload: StreamEvent }>(
+      `select payload from outbox
+       where entity_type = $1 and entity_id = $2 and version > $3 and version <= $4 and published_at is not null
+       order by version`,
+      [entity.entity_type, entity.entity_id, from, entity.version]
+    )
+    let published = 0
+    for (const { payload } of rows) {
+      const result = await this.#options.publisher.publish(payload)
+      // A gap: a version between is gone from the outbox too (retention); the relay's next publish reports it.
+      if (result.status === 'gap') break
+      if (result.status === 'published') published++
+    }
+    return published
+  }
+
+  /** Stops the timer and waits for a pass in progress; idempotent. */
+  async close (): Promise<void> {
+    this.#closed = true
+    if (this.#timer !== undefined) clearTimeout(this.#timer)
+    this.#timer = undefined
+    await this.#running?.catch(() => {})
+  }
+}
