@@ -2,9 +2,10 @@
 // WAL flush (and one begin/commit) carries many requests. A 2xx still means durable: a write's promise
 // settles only after its own batch committed, and the batch's events are handed to the relay then.
 import type pg from 'pg'
+import { isDatabaseUnavailable } from '@herald/db'
 import { currentRequestId, inRequestContext } from '@herald/service-kit'
 import type { CommittedEvents } from '../outbox/relay.js'
-import { ingestErrorOf, isDatabaseUnavailable, type Transaction } from '../repositories/transaction.js'
+import { ingestErrorOf, type Transaction } from '../repositories/transaction.js'
 
 /** Where a write puts the events it appended, per entity in version order; published after commit. */
 export interface EventSink {
