@@ -2,10 +2,7 @@
 import fp from 'fastify-plugin'
 import type { FastifyInstance } from 'fastify'
 import cors from '@fastify/cors'
-import {
-  commaList, databasePlugin, errorHandlerPlugin, healthPlugin, metricsPlugin, openapiPlugin, overloadOptionsOf, overloadPlugin, packageVersion,
-  redisPlugin, requestIdPlugin, securityHeadersPlugin, tracingPlugin
-} from '@herald/service-kit'
+import { commaList, databasePlugin, redisPlugin, registerServiceBasics } from '@herald/service-kit'
 import type { GatewayConfig } from './config.js'
 import accessPlugin from './plugins/app/access.js'
 import clientHoldsPlugin from './plugins/app/client-holds.js'
@@ -36,24 +33,17 @@ declare module 'fastify' {
 async function gatewayApp (fastify: FastifyInstance, opts: GatewayAppOptions): Promise<void> {
   const { config } = opts
   fastify.decorate('config', config)
-  const version = packageVersion(new URL('../package.json', import.meta.url))
-  // First, so every route and hook registered after it is traced.
-  await fastify.register(tracingPlugin, { service: 'status-gateway', version, endpoint: config.OTEL_EXPORTER_OTLP_ENDPOINT })
-  await fastify.register(errorHandlerPlugin)
-  await fastify.register(requestIdPlugin)
-  await fastify.register(securityHeadersPlugin)
-  await fastify.register(openapiPlugin, { title: 'Herald status-gateway', description: 'Long-poll and SSE delivery of payment and registration status.' })
-  await fastify.register(healthPlugin)
-  await fastify.register(metricsPlugin, {
+  await registerServiceBasics(fastify, {
     service: 'status-gateway',
     namespace: 'herald_gateway',
-    version,
-    commit: config.HERALD_BUILD_COMMIT,
+    packageJson: new URL('../package.json', import.meta.url),
+    api: { title: 'Herald status-gateway', description: 'Long-poll and SSE delivery of payment and registration status.' },
+    config,
     // Held responses: observed as holds, apart from request durations.
-    holdRoutes: ['/api/orders/:orderId/wait', '/api/orders/:orderId/events', '/api/orders/updates/stream', '/api/registrations/updates/stream']
+    holdRoutes: ['/api/orders/:orderId/wait', '/api/orders/:orderId/events', '/api/orders/updates/stream', '/api/registrations/updates/stream'],
+    // Under pressure the gateway keeps serving the holds it has and refuses new ones (see holdSlots).
+    refuseUnderPressure: 'none'
   })
-  // Under pressure the gateway keeps serving the holds it has and refuses new ones (see holdSlots).
-  await fastify.register(overloadPlugin, overloadOptionsOf(config, 'none'))
   // Either dependency alone keeps the gateway useful (Redis: everything; Postgres: long-polls and snapshots
   // in degraded mode), so /readyz turns 503 only when both are down: a Redis outage must not take every
   // gateway out of the Service and turn degraded answers into none.
@@ -85,10 +75,7 @@ async function gatewayApp (fastify: FastifyInstance, opts: GatewayAppOptions): P
   await fastify.register(orderWaitersPlugin)
   await fastify.register(streamFanoutPlugin)
   await fastify.register(streamConsumersPlugin)
-  await fastify.register(orderRoutes)
-  await fastify.register(registrationRoutes)
-  await fastify.register(statsRoutes)
-  await fastify.register(dashboardRoutes)
+  for (const routes of [orderRoutes, registrationRoutes, statsRoutes, dashboardRoutes]) await fastify.register(routes)
 }
 
 export default fp(gatewayApp, { name: 'herald-status-gateway' })

@@ -1,10 +1,7 @@
 // webhook-ingest as a Fastify plugin: no listen here (see server.ts), so tests build it with inject.
 import fp from 'fastify-plugin'
 import type { FastifyInstance } from 'fastify'
-import {
-  commaList, databasePlugin, errorHandlerPlugin, healthPlugin, metricsPlugin, openapiPlugin, overloadOptionsOf, overloadPlugin, packageVersion,
-  redisPlugin, requestIdPlugin, securityHeadersPlugin, tracingPlugin
-} from '@herald/service-kit'
+import { commaList, databasePlugin, redisPlugin, registerServiceBasics } from '@herald/service-kit'
 import type { IngestConfig } from './config.js'
 import { StandardWebhookVerifier } from './auth/standard-webhooks.js'
 import ingestMetricsPlugin from './plugins/ingest-metrics.js'
@@ -45,22 +42,15 @@ async function ingestApp (fastify: FastifyInstance, opts: IngestAppOptions): Pro
   const { config } = opts
   fastify.decorate('config', config)
   fastify.decorate('standardWebhookVerifier', new StandardWebhookVerifier(commaList(config.INTERNAL_WEBHOOK_SECRETS)))
-  const version = packageVersion(new URL('../package.json', import.meta.url))
-  // First, so every route and hook registered after it is traced.
-  await fastify.register(tracingPlugin, { service: 'webhook-ingest', version, endpoint: config.OTEL_EXPORTER_OTLP_ENDPOINT })
-  await fastify.register(errorHandlerPlugin)
-  await fastify.register(requestIdPlugin)
-  await fastify.register(securityHeadersPlugin)
-  await fastify.register(openapiPlugin, { title: 'Herald webhook-ingest', description: 'Verified, idempotent intake of payment callbacks and registration events.' })
-  await fastify.register(healthPlugin)
-  await fastify.register(metricsPlugin, {
+  await registerServiceBasics(fastify, {
     service: 'webhook-ingest',
     namespace: 'herald_ingest',
-    version,
-    commit: config.HERALD_BUILD_COMMIT
+    packageJson: new URL('../package.json', import.meta.url),
+    api: { title: 'Herald webhook-ingest', description: 'Verified, idempotent intake of payment callbacks and registration events.' },
+    config,
+    // Past its event-loop or memory limits the ingest answers 503 with Retry-After: providers retry.
+    refuseUnderPressure: 'all'
   })
-  // Past its event-loop or memory limits the ingest answers 503 with Retry-After: providers retry.
-  await fastify.register(overloadPlugin, overloadOptionsOf(config, 'all'))
   await fastify.register(databasePlugin, { url: config.DATABASE_URL, schema: opts.databaseSchema, max: config.PG_POOL_MAX, applicationName: 'herald-webhook-ingest' })
   // Redis down, callbacks still go into the outbox and reach the streams later: the ingest stays in its
   // Service (200 `degraded`) instead of turning providers away. Postgres is required.
@@ -102,11 +92,7 @@ async function ingestApp (fastify: FastifyInstance, opts: IngestAppOptions): Pro
     deliveryEndpointIds: backendEndpoints.map((endpoint) => endpoint.id),
     intervalMs: Math.min(10 * 60_000, config.HERALD_RECORD_RETENTION_MS / 6)
   })
-  await fastify.register(webhookRoutes)
-  await fastify.register(orderRoutes)
-  await fastify.register(registrationRoutes)
-  await fastify.register(deliveryRoutes)
-  await fastify.register(eventRoutes)
+  for (const routes of [webhookRoutes, orderRoutes, registrationRoutes, deliveryRoutes, eventRoutes]) await fastify.register(routes)
 }
 
 export default fp(ingestApp, { name: 'herald-webhook-ingest' })

@@ -38,6 +38,8 @@ t.test('a reported outcome answers a held long-poll, and is refused when it cont
   t.match(contradicting.body, { success: false, code: 'HERALD_ERR_OUTCOME_CONFLICT', error: /already completed/, details: { reviewKind: 'final_state_conflict' } })
   // The late provider callback agreeing with the report changes nothing.
   t.equal((await call(`${ingest}${MPESA_PATH}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(darajaCallback('ws_CO_e2e_reported', 0)) })).status, 200)
-  const after = await call(`${gateway}/api/orders/e2e-reported`, { headers: { authorization: `Bearer ${token}` } })
-  t.match(after.body, { paymentStatus: 'completed', status: 'paid', needsReview: true }, 'still completed, flagged for review')
+  // The flag is a new version of the order: the gateway learns it through the stream, a moment after the answer.
+  const current = async () => (await call(`${gateway}/api/orders/e2e-reported`, { headers: { authorization: `Bearer ${token}` } })).body
+  await until(async () => (await current()).needsReview === true, 'the review flag to reach the gateway')
+  t.match(await current(), { paymentStatus: 'completed', status: 'paid', needsReview: true }, 'still completed, flagged for review')
 })
