@@ -13,6 +13,8 @@ export const ErrorCodes = {
   NOT_FOUND: 'HERALD_ERR_NOT_FOUND',
   ROUTE_NOT_FOUND: 'HERALD_ERR_ROUTE_NOT_FOUND',
   BODY_TOO_LARGE: 'HERALD_ERR_BODY_TOO_LARGE',
+  /** 408: the request (headers and body) did not arrive within HTTP_REQUEST_TIMEOUT_MS; the connection is closed. */
+  REQUEST_TIMEOUT: 'HERALD_ERR_REQUEST_TIMEOUT',
   UNSUPPORTED_MEDIA_TYPE: 'HERALD_ERR_UNSUPPORTED_MEDIA_TYPE',
   CONFLICT: 'HERALD_ERR_CONFLICT',
   /** A reported outcome contradicts the order's final state: recorded for review, not applied. */

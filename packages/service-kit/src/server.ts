@@ -1,7 +1,6 @@
 // Runs a service: builds Fastify with Herald's logger and timeouts, listens, and closes with grace.
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify'
 import closeWithGrace from 'close-with-grace'
-import type { IncomingMessage, Server } from 'node:http'
 import type { Socket } from 'node:net'
 import type { DestinationStream } from 'pino'
 import { TypeBoxValidatorCompiler, type TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
@@ -36,7 +35,7 @@ export interface ServerSettings {
   /** Where log lines go instead of stdout (tests). */
   logStream?: DestinationStream
   bodyLimit?: number
-  /** How long a request's headers may take to arrive (slow-loris guard). */
+  /** How long a client may take to send a whole request, headers and body (slow-loris guard). */
   requestTimeoutMs?: number
   /**
    * Proxies (IPs, CIDRs: `trustedProxies(TRUSTED_PROXIES)`) whose X-Forwarded-For is believed, so that
@@ -44,6 +43,14 @@ export interface ServerSettings {
    */
   trustedProxies?: readonly string[]
 }
+
+/**
+ * How often Node looks for connections whose request is late (`connectionsCheckingInterval`, 30 s by
+ * default): a client that has not sent its whole request within the timeout is cut at most this long
+ * after it. The sweep walks only connections with a request in progress, so it costs nothing for held
+ * long-polls and SSE streams (their requests are complete) or idle keep-alive connections.
+ */
+const REQUEST_SWEEP_MS = 500
 
 /** A Fastify instance with Herald's defaults; `app` plugins are registered on it by the caller. */
 export function createFastify (settings: ServerSettings, extra: Partial<FastifyServerOptions> = {}) {
@@ -54,10 +61,12 @@ export function createFastify (settings: ServerSettings, extra: Partial<FastifyS
     bodyLimit: settings.bodyLimit ?? 64 * 1024,
     trustProxy: settings.trustedProxies !== undefined && settings.trustedProxies.length > 0 ? [...settings.trustedProxies] : false,
     return503OnClosing: true,
-    // Long-polls and SSE hold responses open: only the time to send the request is bounded here. Node
-    // enforces it on its connection sweep, every 30 s; `cutSlowHeaders` cuts a connection whose first
-    // request's headers are late at the timeout itself (docs/RELIABILITY.md, "Slow clients").
+    // Long-polls and SSE hold responses open: only the time to send the request (headers and body, of
+    // every request on a connection) is bounded here (docs/RELIABILITY.md, "Slow clients").
+    // headersTimeout must not exceed it: Node swaps the two when it does, so bodies would get 60 s.
     requestTimeout,
+    http: { requestTimeout, headersTimeout: requestTimeout, connectionsCheckingInterval: Math.min(REQUEST_SWEEP_MS, requestTimeout) },
+    clientErrorHandler: answerClientError,
     connectionTimeout: 0,
     keepAliveTimeout: 65_000,
     forceCloseConnections: 'idle',
@@ -66,30 +75,29 @@ export function createFastify (settings: ServerSettings, extra: Partial<FastifyS
     ajv: undefined,
     ...extra
   }).withTypeProvider<TypeBoxTypeProvider>().setValidatorCompiler(TypeBoxValidatorCompiler)
-  cutSlowHeaders(app.server, requestTimeout)
   return app
 }
 
-const headersSeen = Symbol('herald.headersSeen')
-
 /**
- * Closes, with a 408, a connection whose first request has not finished its headers within `timeoutMs`
- * (slow loris), promptly rather than on Node's 30 s sweep. Only the first request of a connection is
- * timed here; later keep-alive requests and trickled bodies stay bounded by Node's own `requestTimeout`.
+ * Answers what Node's HTTP parser refuses before Fastify sees a request (a request not received within
+ * the timeout, headers too large, bytes that are not HTTP) with the contracts' error body, then closes the
+ * connection: its framing can no longer be trusted.
  */
-export function cutSlowHeaders (server: Server, timeoutMs: number): void {
-  server.on('connection', (socket: Socket & { [headersSeen]?: boolean }) => {
-    const timer = setTimeout(() => {
-      if (socket[headersSeen] === true || socket.destroyed) return
-      socket.end('HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Length: 0\r\n\r\n')
-      socket.destroySoon()
-    }, timeoutMs)
-    timer.unref()
-    socket.once('close', () => clearTimeout(timer))
-  })
-  server.on('request', (request: IncomingMessage) => {
-    (request.socket as Socket & { [headersSeen]?: boolean })[headersSeen] = true
-  })
+function answerClientError (this: FastifyInstance, error: Error & { code?: string }, socket: Socket): void {
+  if (error.code === 'ECONNRESET' || socket.destroyed) return
+  const [status, reason, body]: [number, string, ErrorBody] = error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+    ? [408, 'Request Timeout', { success: false, error: 'The request was not received in time', code: ErrorCodes.REQUEST_TIMEOUT }]
+    : error.code === 'HPE_HEADER_OVERFLOW'
+      ? [431, 'Request Header Fields Too Large', { success: false, error: 'The request headers are too large', code: ErrorCodes.VALIDATION }]
+      : [400, 'Bad Request', { success: false, error: 'The request is not valid HTTP', code: ErrorCodes.VALIDATION }]
+  this.log.debug({ err: { code: error.code }, status }, 'connection refused by the HTTP parser')
+  // A response already under way (its request's body was still arriving) cannot take a second head.
+  const answering = (socket as Socket & { _httpMessage?: { headersSent?: boolean } })._httpMessage?.headersSent === true
+  if (socket.writable && !answering) {
+    const text = JSON.stringify(body)
+    socket.write(`HTTP/1.1 ${status} ${reason}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(text)}\r\n\r\n${text}`)
+  }
+  socket.destroy(error)
 }
 
 export interface RunOptions {

@@ -1,6 +1,7 @@
 import t, { type Test } from 'tap'
 import Type from 'typebox'
 import pino from 'pino'
+import { connect, type Socket } from 'node:net'
 import { ErrorCodes } from '@herald/contracts'
 import { NotFoundError, UnavailableError, createFastify, errorHandlerPlugin, healthPlugin, metricsPlugin, withDetails } from '../src/index.js'
 
@@ -133,6 +134,62 @@ t.test('a response held past the request timeout is still delivered (the timeout
   const { port } = app.server.address() as { port: number }
   const held = await fetch(`http://127.0.0.1:${port}/held`)
   t.same(await held.json(), { held: true })
+})
+
+/** Opens a raw connection, lets `script` write, and resolves with what came back and when the server closed it. */
+function rawConnection (port: number, script: (socket: Socket) => void): Promise<{ received: string, closedAfterMs: number }> {
+  return new Promise((resolve) => {
+    const socket = connect(port, '127.0.0.1')
+    const started = Date.now()
+    let received = ''
+    socket.on('data', (chunk) => { received += chunk.toString() })
+    socket.on('error', () => {})
+    socket.on('close', () => resolve({ received, closedAfterMs: Date.now() - started }))
+    socket.on('connect', () => script(socket))
+  })
+}
+
+/** Writes one byte every `everyMs` until the server closes the connection. */
+function trickle (socket: Socket, everyMs: number): void {
+  const drip = setInterval(() => { if (socket.writable) socket.write('a') }, everyMs)
+  socket.once('close', () => clearInterval(drip))
+}
+
+t.test('a request not received within the timeout is cut soon after it, on any request of a connection, with the error body', async (t) => {
+  const app = createFastify({ service: 'kit-test', logLevel: 'silent', requestTimeoutMs: 1000 })
+  app.get('/quick', async () => ({ ok: true }))
+  app.post('/things', async () => ({ ok: true }))
+  t.teardown(() => app.close())
+  await app.listen({ port: 0, host: '127.0.0.1' })
+  const { port } = app.server.address() as { port: number }
+  const [firstHeaders, laterHeaders, slowBody] = await Promise.all([
+    rawConnection(port, (socket) => { socket.write('GET /quick HTTP/1.1\r\nHost: x\r\nX-Slow: '); trickle(socket, 200) }),
+    // A complete first request, then a second one on the same connection that never finishes its headers.
+    rawConnection(port, (socket) => {
+      socket.write('GET /quick HTTP/1.1\r\nHost: x\r\n\r\n')
+      setTimeout(() => { socket.write('GET /quick HTTP/1.1\r\nHost: x\r\nX-Slow: '); trickle(socket, 200) }, 1500)
+    }),
+    rawConnection(port, (socket) => { socket.write('POST /things HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\nContent-Length: 100\r\n\r\n'); trickle(socket, 200) })
+  ])
+  for (const [name, result, cutAfterMs] of [['first request\'s headers', firstHeaders, 1000], ['second request\'s headers', laterHeaders, 2500], ['trickled body', slowBody, 1000]] as const) {
+    t.ok(result.closedAfterMs >= cutAfterMs - 50 && result.closedAfterMs < cutAfterMs + 2000, `${name}: closed ${result.closedAfterMs} ms after connecting (timeout passed at ${cutAfterMs} ms)`)
+    t.match(result.received, /HTTP\/1\.1 408 Request Timeout\r\n[^]*"code":"HERALD_ERR_REQUEST_TIMEOUT"/, `${name}: answered 408 with the error body`)
+  }
+  t.match(laterHeaders.received, /^HTTP\/1\.1 200 OK/, 'the complete first request on that connection was answered')
+})
+
+t.test('an idle keep-alive connection is not a late request', async (t) => {
+  const app = createFastify({ service: 'kit-test', logLevel: 'silent', requestTimeoutMs: 1000 })
+  app.get('/quick', async () => ({ ok: true }))
+  t.teardown(() => app.close())
+  await app.listen({ port: 0, host: '127.0.0.1' })
+  const { port } = app.server.address() as { port: number }
+  const idle = await rawConnection(port, (socket) => {
+    socket.write('GET /quick HTTP/1.1\r\nHost: x\r\n\r\n')
+    setTimeout(() => socket.write('GET /quick HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'), 2500)
+  })
+  t.equal(idle.received.match(/HTTP\/1\.1 200 OK/g)?.length, 2, 'both requests answered, 2.5 s apart on one connection')
+  t.notMatch(idle.received, /408/)
 })
 
 t.test('metrics are served in Prometheus text format', async (t) => {
