@@ -23,6 +23,10 @@ export interface TrafficOptions {
   orders: number
   /** Pause between two events of one registration. */
   pauseMs?: number
+  /** Each order is also followed over SSE (`/api/orders/:id/events`), besides its long-poll. */
+  followOrders?: boolean
+  /** Each order is paid at a random moment within this long after it was registered (default 600 ms). */
+  payWithinMs?: number
   label?: string
 }
 
@@ -40,6 +44,7 @@ export interface OrderRun {
   id: string
   checkoutRequestId: string
   wait: Promise<{ versions: number[], final: any, requests: number }> | null
+  follower: SseFollower | null
   attempts: number
   refused: Array<{ status: number, body: unknown }>
 }
@@ -59,7 +64,7 @@ export class Traffic {
     this.options = options
     const label = options.label ?? 'rel'
     this.registrations = range(options.registrations).map((n) => ({ id: `${label}-reg-${this.#tag}-${n}`, follower: null, accepted: 0, attempts: 0, refused: [] }))
-    this.orders = range(options.orders).map((n) => ({ id: `${label}-ord-${this.#tag}-${n}`, checkoutRequestId: `ws_CO_${this.#tag}${n}`, wait: null, attempts: 0, refused: [] }))
+    this.orders = range(options.orders).map((n) => ({ id: `${label}-ord-${this.#tag}-${n}`, checkoutRequestId: `ws_CO_${this.#tag}${n}`, wait: null, follower: null, attempts: 0, refused: [] }))
   }
 
   get expectedEvents (): number {
@@ -107,7 +112,12 @@ export class Traffic {
     this.sent++
     run.wait = waitForFinal(gateways, run.id, registered.body.subscribeToken)
     run.wait.catch(() => {})
-    await sleep(200 + Math.floor(Math.random() * 400))
+    if (this.options.followOrders === true) {
+      const follower = new SseFollower(gateways, `/api/orders/${run.id}/events`, registered.body.subscribeToken)
+      follower.lastEventId = '0'
+      run.follower = follower.start()
+    }
+    await sleep(200 + Math.floor(Math.random() * Math.max(0, (this.options.payWithinMs ?? 600) - 200)))
     const paid = await deliverCallback(ingests, MPESA_PATH, darajaCallback(run.checkoutRequestId, 0))
     run.attempts += paid.attempts
     if (paid.status !== 200) run.refused.push({ status: paid.status, body: paid.body })
@@ -120,7 +130,9 @@ export class Traffic {
     try {
       // Settled when each client knows the last version (a reset's snapshot counts); verify() then says whether it came as updates.
       await until(() => this.registrations.every((run) => (run.follower?.version ?? 0) >= eventsEach), 'every SSE follower to know the last version', limitMs)
-      await Promise.all(this.orders.map((run) => run.wait))
+      const finals = await Promise.all(this.orders.map((run) => run.wait))
+      // An order's SSE follower is settled when it knows the version its long-poll answered as final.
+      await until(() => this.orders.every((run, i) => run.follower === null || run.follower.version >= finals[i]!.final.version), 'every order SSE follower to know the final version', limitMs)
     } catch (err) {
       await this.stop()
       const behind = this.registrations.filter((run) => (run.follower?.version ?? 0) < eventsEach).map((run) => ({
@@ -133,12 +145,15 @@ export class Traffic {
         resets: run.follower?.resets.length,
         closings: run.follower?.closings.map((c) => c.reason)
       }))
-      throw new Error(`${(err as Error).message}; clients behind: ${JSON.stringify(behind)}`)
+      const ordersBehind = this.orders.filter((run) => run.follower !== null && !/completed|failed|cancelled/.test(String(run.follower.distinct.at(-1)?.data?.paymentStatus))).map((run) => ({
+        id: run.id, refused: run.refused, versions: run.follower?.distinct.map((u) => u.version).join(','), connects: run.follower?.connects, resets: run.follower?.resets.length
+      }))
+      throw new Error(`${(err as Error).message}; clients behind: ${JSON.stringify(behind)}; order streams behind: ${JSON.stringify(ordersBehind)}`)
     }
   }
 
   async stop (): Promise<void> {
-    await Promise.all(this.registrations.map((run) => run.follower?.stop()))
+    await Promise.all([...this.registrations, ...this.orders].map((run) => run.follower?.stop()))
   }
 
   /** The figures a test reports: events accepted vs delivered, duplicates, retries, reconnects. */
@@ -160,7 +175,7 @@ export class Traffic {
    * per webhook-id), the stream holds each version once and in order, each follower saw 1..n in order
    * with no id carrying two different payloads, and each long-poll saw non-decreasing versions.
    */
-  async verify (t: Assert, pool: pg.Pool, redis: RedisClient, storage: HeraldStorage): Promise<void> {
+  async verify (t: Assert, pool: pg.Pool, redis: RedisClient, storage: HeraldStorage, shards = 1): Promise<void> {
     const { eventsEach } = this.options
     for (const run of this.registrations) {
       t.same(run.refused, [], `${run.id}: every event was accepted`)
@@ -168,7 +183,7 @@ export class Traffic {
       t.equal(row?.version, eventsEach, `${run.id}: Postgres applied each event once`)
       const { rows: [events] } = await pool.query('select count(*)::int as n, count(distinct version)::int as versions from registration_events where registration_id = $1', [run.id])
       t.same(events, { n: eventsEach, versions: eventsEach }, `${run.id}: one recorded event per version`)
-      const inStream = await streamVersions(redis, storage, 'registration', run.id)
+      const inStream = await streamVersions(redis, storage, 'registration', run.id, shards)
       t.same(inStream.map((e) => e.version), range(eventsEach), `${run.id}: the stream holds versions 1..${eventsEach} once each, in order`)
       const follower = run.follower!
       t.same(follower.distinct.map((u) => u.version), range(eventsEach), `${run.id}: the client saw 1..${eventsEach} in order, no gap`)
@@ -189,7 +204,7 @@ export class Traffic {
       t.ok(result.versions.every((v, i) => i === 0 || v >= result.versions[i - 1]!), `${run.id}: long-poll versions never went back`)
       const { rows: [row] } = await pool.query('select version, payment_status from orders where id = $1', [run.id])
       t.equal(row?.payment_status, 'completed', `${run.id}: Postgres has it paid`)
-      const inStream = await streamVersions(redis, storage, 'order', run.id)
+      const inStream = await streamVersions(redis, storage, 'order', run.id, shards)
       t.same(inStream.map((e) => e.version), range(row?.version ?? 0), `${run.id}: the stream holds each order version once, in order`)
     }
   }

@@ -28,8 +28,8 @@ export function useRedis (t: Teardown, url: string): RedisClient {
 }
 
 /** Everything the shard streams hold for one entity, in stream order: `[version, eventId]`. */
-export async function streamVersions (redis: RedisClient, storage: HeraldStorage, entityType: 'order' | 'registration', entityId: string): Promise<Array<{ version: number, eventId: string }>> {
-  const layout = new StreamLayout({ prefix: storage.prefix, shards: 1 })
+export async function streamVersions (redis: RedisClient, storage: HeraldStorage, entityType: 'order' | 'registration', entityId: string, shards = 1): Promise<Array<{ version: number, eventId: string }>> {
+  const layout = new StreamLayout({ prefix: storage.prefix, shards })
   const found: Array<{ version: number, eventId: string }> = []
   for (const key of layout.streamKeys()) {
     const entries = parseStreamEntries(await redis.xrange(key, '-', '+') as Array<[string, string[]]>)

@@ -102,7 +102,7 @@ export function darajaCallback (checkoutRequestId: string, resultCode: number, a
 
 export const MPESA_PATH = `/webhooks/mpesa/${TEST_SECRETS.MPESA_CALLBACK_TOKEN}`
 
-export interface SseUpdate { id: string, version: number, data: any }
+export interface SseUpdate { id: string, version: number, data: any, receivedAt: number }
 
 /**
  * Follows one SSE feed the way a browser's EventSource does: on any end or error it reconnects (to the
@@ -208,7 +208,7 @@ export class SseFollower {
     if (message.id !== undefined) this.lastEventId = message.id
     if (data?.type === 'update') {
       const version = Number(String(message.id).split(':').pop())
-      this.updates.push({ id: message.id ?? '', version, data: data.data })
+      this.updates.push({ id: message.id ?? '', version, data: data.data, receivedAt: Date.now() })
     } else if (data?.type === 'reset') {
       this.resets.push(data)
       // A reset carries the snapshot: resume from its version, as the SDK does.
