@@ -1,15 +1,18 @@
 // Soak run (not in CI): an ingest and two gateways as processes under mixed traffic for a while, their
-// memory (RSS) and open file descriptors sampled; prints whether both stayed flat.
+// memory (RSS) and open file descriptors sampled; prints whether both stayed flat, what was lost or
+// delivered twice, and the delivery latency from the ingest to the clients.
 //   pnpm --filter @herald/reliability-tests soak -- --minutes 15
 import { readFileSync, readdirSync } from 'node:fs'
+import { loadavg } from 'node:os'
 import { parseArgs } from 'node:util'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { startGateway, startIngest, type ServiceProcess } from './test/support/processes.js'
-import { recordFigures, useStorage } from './test/support/storage.js'
+import { percentile, recordFigures, useStorage } from './test/support/storage.js'
 import { Traffic } from './test/support/scenario.js'
 import { call } from './test/support/traffic.js'
 
-const { values } = parseArgs({ options: { minutes: { type: 'string', default: '15' }, 'sample-seconds': { type: 'string', default: '10' } } })
+// pnpm passes the `--` of `pnpm soak -- --minutes 15` through; it separates nothing here.
+const { values } = parseArgs({ args: process.argv.slice(2).filter((arg) => arg !== '--'), options: { minutes: { type: 'string', default: '15' }, 'sample-seconds': { type: 'string', default: '10' } } })
 const minutes = Number(values.minutes)
 const sampleMs = Number(values['sample-seconds']) * 1000
 
@@ -45,6 +48,10 @@ try {
   const gateways = [await startGateway(t, storage, { LOG_LEVEL: 'warn' }), await startGateway(t, storage, { LOG_LEVEL: 'warn' })]
   const processes = { ingest, gatewayA: gateways[0]!, gatewayB: gateways[1]! }
   const samples: Record<string, Sample[]> = { ingest: [], gatewayA: [], gatewayB: [] }
+  // The first sample is taken before any traffic: the memory each service starts with.
+  for (const [name, service] of Object.entries(processes)) samples[name]!.push(sample(service))
+  const loadAverage = { start: loadavg().map((n) => Number(n.toFixed(2))), end: [] as number[] }
+  const delays: number[] = []
   const totals = { waves: 0, eventsAccepted: 0, eventsDelivered: 0, eventsCoveredByReset: 0, ordersPaid: 0, duplicatesDropped: 0, resets: 0, hostileRequests: 0, hostile5xx: 0 }
   const deadline = Date.now() + minutes * 60_000
   const deaths: string[] = []
@@ -83,6 +90,8 @@ try {
     await traffic.stop()
     await hostile
     const figures = traffic.figures()
+    const waveDelays = await traffic.deliveryDelays()
+    delays.push(...waveDelays.registrations, ...waveDelays.orders)
     totals.waves++
     totals.eventsAccepted += figures.registrationEventsAccepted!
     totals.eventsDelivered += figures.registrationEventsDeliveredDistinct!
@@ -95,10 +104,14 @@ try {
     await sleep(500)
   }
   clearInterval(sampler)
+  for (const [name, service] of Object.entries(processes)) if (service.running) samples[name]!.push(sample(service))
+  loadAverage.end = loadavg().map((n) => Number(n.toFixed(2)))
 
   const verdicts = Object.fromEntries(Object.entries(samples).map(([name, s]) => [name, { memory: flatness(s, 'rssKb', 8 * 1024), fds: flatness(s, 'fds', 5), samples: s.length }]))
   const flat = deaths.length === 0 && Object.values(verdicts).every((v) => v.memory.flat && v.fds.flat)
-  const report = { minutes, ...totals, deaths, verdicts, flat }
+  const rssMb = Object.fromEntries(Object.entries(samples).map(([name, s]) => [name, { start: Math.round((s[0]?.rssKb ?? 0) / 102.4) / 10, end: Math.round((s.at(-1)?.rssKb ?? 0) / 102.4) / 10 }]))
+  const deliveryMs = { events: delays.length, p50: percentile(delays, 0.5), p99: percentile(delays, 0.99), max: delays.reduce((max, d) => Math.max(max, d), 0) }
+  const report = { minutes, ...totals, eventsLost: totals.eventsAccepted - totals.eventsDelivered - totals.eventsCoveredByReset, deliveryMs, rssMb, loadAverage, deaths, verdicts, flat }
   recordFigures('soak', report)
   process.stdout.write(`${JSON.stringify(report, null, 2)}\n${flat ? 'FLAT: memory and open handles held steady' : 'NOT FLAT: see verdicts'}\n`)
   process.exitCode = flat && totals.eventsAccepted === totals.eventsDelivered + totals.eventsCoveredByReset && totals.hostile5xx === 0 ? 0 : 1

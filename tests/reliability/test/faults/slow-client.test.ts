@@ -5,7 +5,7 @@
 // own 30 s sweep) and the held clients, and records how long each close took.
 import t from 'tap'
 import { connect, type Socket } from 'node:net'
-import { startGateway, startIngest } from '../support/processes.js'
+import { startGateway, startIngest, until } from '../support/processes.js'
 import { MPESA_PATH, SseFollower, call, deliver, orderBody } from '../support/traffic.js'
 import { recordFigures, useStorage } from '../support/storage.js'
 
@@ -45,8 +45,7 @@ async function slowRequest (port: number, slowness: Slowness, target: { method: 
   await new Promise((resolve) => socket.once('connect', resolve))
   if (slowness === 'later request headers') {
     socket.write('GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n')
-    const deadline = Date.now() + 10_000
-    while (!/\r\n\r\n[^]*\}/.test(received) && !closed && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20))
+    await until(() => /\r\n\r\n[^]*\}/.test(received) || socket.destroyed, 'the first request to be answered', 10_000)
     received = ''
   }
   const started = Date.now()

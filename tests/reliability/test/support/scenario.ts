@@ -43,7 +43,7 @@ export interface RegistrationRun {
 export interface OrderRun {
   id: string
   checkoutRequestId: string
-  wait: Promise<{ versions: number[], final: any, requests: number }> | null
+  wait: Promise<{ versions: number[], final: any, requests: number, finalAt: number }> | null
   follower: SseFollower | null
   attempts: number
   refused: Array<{ status: number, body: unknown }>
@@ -154,6 +154,17 @@ export class Traffic {
 
   async stop (): Promise<void> {
     await Promise.all([...this.registrations, ...this.orders].map((run) => run.follower?.stop()))
+  }
+
+  /**
+   * How long each event took from the ingest (its own timestamp) to a client: the registration updates
+   * SSE clients got, and each order's payment as its long-poll answered it.
+   */
+  async deliveryDelays (): Promise<{ registrations: number[], orders: number[] }> {
+    // Version 1 is left out: its client subscribes only once the ingest has answered it, and replays it.
+    const registrations = this.registrations.flatMap((run) => run.follower?.distinct.filter((update) => update.version > 1).map((update) => update.receivedAt - Number(update.data?.timestamp)) ?? [])
+    const orders = (await Promise.all(this.orders.map((run) => run.wait))).flatMap((result) => result === null ? [] : [result.finalAt - Date.parse(result.final.updatedAt)])
+    return { registrations, orders }
   }
 
   /** The figures a test reports: events accepted vs delivered, duplicates, retries, reconnects. */

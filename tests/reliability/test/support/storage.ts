@@ -63,6 +63,12 @@ export function recordFigures (name: string, figures: Record<string, unknown>): 
   writeFileSync(new URL(`${name}.json`, resultsDir), `${JSON.stringify({ at: new Date().toISOString(), ...figures }, null, 2)}\n`)
 }
 
+/** The value below which `share` (0..1) of `values` lie; 0 for none. */
+export function percentile (values: number[], share: number): number {
+  const sorted = [...values].sort((a, b) => a - b)
+  return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * share))] ?? 0
+}
+
 /** 1..n. */
 export function range (n: number): number[] {
   return Array.from({ length: n }, (_, i) => i + 1)

@@ -221,9 +221,9 @@ export class SseFollower {
 
 /**
  * Long-polls one order until its payment is final, as a checkout page does; follows whichever gateway
- * answers. Returns every answer's version in order.
+ * answers. Returns every answer's version in order, and when the final one arrived.
  */
-export async function waitForFinal (gateways: () => string[], orderId: string, token: string, limitMs = 180_000): Promise<{ versions: number[], final: any, requests: number }> {
+export async function waitForFinal (gateways: () => string[], orderId: string, token: string, limitMs = 180_000): Promise<{ versions: number[], final: any, requests: number, finalAt: number }> {
   const deadline = Date.now() + limitMs
   const versions: number[] = []
   let since: number | undefined
@@ -238,7 +238,7 @@ export async function waitForFinal (gateways: () => string[], orderId: string, t
     if (answer.status !== 200) { await sleep(100); continue }
     versions.push(answer.body.version)
     since = answer.body.version
-    if (['completed', 'failed', 'cancelled'].includes(answer.body.paymentStatus)) return { versions, final: answer.body, requests }
+    if (['completed', 'failed', 'cancelled'].includes(answer.body.paymentStatus)) return { versions, final: answer.body, requests, finalAt: Date.now() }
   }
   throw new Error(`order ${orderId} did not reach a final payment status within ${limitMs} ms (versions seen: ${versions.join(',')})`)
 }
