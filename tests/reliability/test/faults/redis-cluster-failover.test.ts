@@ -124,6 +124,8 @@ t.test('Redis Cluster failovers under load: every answered callback reaches ever
   await after.stop()
   await after.verify(t, pool, redis, storage, SHARDS)
   t.ok(ingest.running && gateway.running, 'both services survived')
+  for (const service of [ingest, gateway]) t.equal((await fetch(`${service.url}/readyz`)).status, 200, `${service.name} is ready on the healed cluster`)
+  t.match(await (await fetch(`${gateway.url}/metrics`)).text(), new RegExp(`herald_gateway_stream_consumers_reading\\{[^}]*\\} ${SHARDS}\\b`), 'every shard\'s reader is reading')
   const { rows: [outbox] } = await pool.query('select count(*) filter (where published_at is null)::int as unpublished from outbox')
   t.equal(outbox.unpublished, 0, 'the outbox drained')
 
