@@ -14,9 +14,9 @@ function testLog (): { log: pino.Logger, lines: string[] } {
 }
 
 function signal (): { promise: Promise<void>, resolve: () => void } {
-  let resolve!: () => void
-  const promise = new Promise<void>((done) => { resolve = done })
-  return { promise, resolve }
+  let done!: () => void
+  const promise = new Promise<void>((resolve) => { done = resolve })
+  return { promise, resolve: done }
 }
 
 t.test('passes run one after another from one interval after start until close; start twice starts once', async (t) => {

@@ -44,4 +44,3 @@ export async function readGroups (redis: RedisClient, streamKey: string): Promis
     }
   })
 }
-
