@@ -7,6 +7,7 @@
 //    one after the other), then one statement writes every order update, disposition, parked callback,
 //    review item and outbox row (`unnest` of arrays).
 import type { StreamEvent, WebhookDisposition } from '@herald/contracts'
+import type { RequestCause } from '@herald/service-kit'
 import { dedupeKeyOf, referenceLockNames, type ProviderCallback } from '../payments/callbacks.js'
 import { bestMatch, judgeCallback, type ReviewKind } from '../payments/judge.js'
 import type { OrderRow } from '../snapshots.js'
@@ -84,7 +85,7 @@ function columns<K extends string> (names: readonly K[]): Record<K, unknown[]> &
 const refsOf = (writes: readonly CallbackWrite[], key: 'checkoutRequestId' | 'externalReference' | 'providerReference'): string[] =>
   [...new Set(writes.flatMap((w) => w.callback.references[key] ?? []))]
 
-async function writeCallbacks (tx: Transaction, writes: readonly CallbackWrite[], sink: EventSink, requestIds: ReadonlyArray<string | undefined>): Promise<CallbackResult[]> {
+async function writeCallbacks (tx: Transaction, writes: readonly CallbackWrite[], sink: EventSink, causes: ReadonlyArray<RequestCause | undefined>): Promise<CallbackResult[]> {
   const results: CallbackResult[] = writes.map(() => ({ disposition: 'duplicate', orderId: null }))
   const recorded = await run<{ callbackId: string, dedupeKey: string }>(tx, 'herald_record_callbacks', RECORD_CALLBACKS, [
     writes.map((w) => w.callback.provider),
@@ -138,7 +139,7 @@ async function writeCallbacks (tx: Transaction, writes: readonly CallbackWrite[]
     if (verdict.next !== undefined) {
       current.set(order.id, verdict.next)
       const list = events.get(order.id) ?? []
-      list.push(orderEvent(verdict.next, requestIds[index]))
+      list.push(orderEvent(verdict.next, causes[index]))
       events.set(order.id, list)
     }
     disposed.push({ id: callbackId, disposition: verdict.disposition, orderId: order.id })

@@ -2,7 +2,7 @@
 // reference-match condition, and writing one order version with its event.
 import { getTableColumns } from 'drizzle-orm'
 import { orders } from '@herald/db'
-import { currentRequestId } from '@herald/service-kit'
+import { currentCause, type RequestCause } from '@herald/service-kit'
 import type { StreamEvent, WebhookDisposition } from '@herald/contracts'
 import type { CommittedEvents } from '../outbox/relay.js'
 import type { EventSink } from '../unit-of-work/group-commit.js'
@@ -35,10 +35,10 @@ const ADVANCE_ORDER = `with updated as (
   ${appendOutboxCtes({ type: "'order'", id: '$1', version: `$${VERSIONED.findIndex(([key]) => key === 'version') + 2}`, payload: `$${VERSIONED.length + 4}`, guard: 'updated' })}
 select ${appendedEventColumns("'order'", '$1')}`
 
-/** The event of an order's new version, carrying the id of the request that caused it (kept in the outbox row). */
-export function orderEvent (row: OrderRow, requestId = currentRequestId()): UnstampedEvent {
+/** The event of an order's new version, carrying the request that caused it (kept in the outbox row). */
+export function orderEvent (row: OrderRow, cause: RequestCause | undefined = currentCause()): UnstampedEvent {
   const order = orderSnapshotOf(row)
-  return causedBy({ entityType: 'order', entityId: row.id, version: row.version, occurredAt: order.updatedAt, order }, requestId)
+  return causedBy({ entityType: 'order', entityId: row.id, version: row.version, occurredAt: order.updatedAt, order }, cause)
 }
 
 /** Collects the events one request appends for one order; handed to the sink once the request is done. */

@@ -7,7 +7,7 @@ import {
   FINAL_STATUSES, stageMessage, type FinalStatus, type ProcessLogEntry, type RegistrationEventBody, type RegistrationSnapshot,
   type RegistrationChange, type StreamEvent
 } from '@herald/contracts'
-import { ConflictError, UnauthorizedError } from '@herald/service-kit'
+import { ConflictError, UnauthorizedError, type RequestCause } from '@herald/service-kit'
 import { registrationSnapshotOf, type RegistrationRow } from '../snapshots.js'
 import type { EventSink, GroupCommit, SetWriter } from '../unit-of-work/group-commit.js'
 import { causedBy, run, type Transaction } from './transaction.js'
@@ -114,7 +114,7 @@ function nextOf (current: RegistrationRow, { registrationId, body }: Registratio
 /** A result or the error of one request; errors settle only that request. */
 type Outcome = RegistrationEventResult | Error
 
-async function writeRegistrations (tx: Transaction, writes: readonly RegistrationWrite[], sink: EventSink, requestIds: ReadonlyArray<string | undefined>): Promise<Outcome[]> {
+async function writeRegistrations (tx: Transaction, writes: readonly RegistrationWrite[], sink: EventSink, causes: ReadonlyArray<RequestCause | undefined>): Promise<Outcome[]> {
   const claimed = await run<RegistrationRow & { claimed: string[] | null }>(tx, 'herald_claim_registrations', CLAIM_REGISTRATIONS,
     [writes.map((w) => w.webhookId), writes.map((w) => w.registrationId)])
   const fresh = new Set(claimed.find((row) => row.claimed !== null)?.claimed ?? [])
@@ -136,7 +136,7 @@ async function writeRegistrations (tx: Transaction, writes: readonly Registratio
         outcomes[i] = { registration: registrationSnapshotOf(row), duplicate: true }
       } else {
         current.set(row.id, next.row)
-        events.set(row.id, [...(events.get(row.id) ?? []), causedBy(next.event, requestIds[i])])
+        events.set(row.id, [...(events.get(row.id) ?? []), causedBy(next.event, causes[i])])
         recorded.push({ write, event: next.event })
         outcomes[i] = { registration: next.event.registration, duplicate: false }
       }

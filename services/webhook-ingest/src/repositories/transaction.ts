@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto'
 import type pg from 'pg'
 import type { StreamEvent } from '@herald/contracts'
 import { isDatabaseUnavailable } from '@herald/db'
-import { ConflictError, UnavailableError } from '@herald/service-kit'
+import { ConflictError, UnavailableError, type RequestCause } from '@herald/service-kit'
 
 /** A pooled connection inside `begin … commit`. */
 export type Transaction = pg.PoolClient
@@ -104,9 +104,9 @@ export const appendedEventColumns = (type: string, id: string): string =>
   `(select id::text from appended) as "eventId",
   array(select id::text from outbox where entity_type = ${type} and entity_id = ${id} and published_at is null order by id limit 16) as "waitingBefore"`
 
-/** The event as caused by the request `requestId` (none: as is). */
-export function causedBy<E extends UnstampedEvent> (event: E, requestId: string | undefined): E {
-  return requestId === undefined ? event : { ...event, requestId }
+/** The event as caused by the request `cause`: its id, and its trace context when traced (none: as is). */
+export function causedBy<E extends UnstampedEvent> (event: E, cause: RequestCause | undefined): E {
+  return cause === undefined ? event : { ...event, ...cause }
 }
 
 export function stampedEvent (event: UnstampedEvent, appended: AppendedEvent): StreamEvent {

@@ -1,6 +1,7 @@
 // Wires the long-poll waiters into the app, with degraded mode: without Redis, held long-polls re-check Postgres.
 import fp from 'fastify-plugin'
 import { OrderWaiters } from '../../long-poll/order-waiters.js'
+import { DeliverySpans } from '../../activity/delivery-spans.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -13,6 +14,7 @@ export default fp(async (fastify) => {
   const waiters = new OrderWaiters({
     metrics: fastify.gatewayMetrics,
     readCurrent: (orderId) => fastify.statusStore.readOrderChecked(orderId),
+    spans: new DeliverySpans(fastify.tracer),
     log
   })
   fastify.decorate('orderWaiters', waiters)
