@@ -21,9 +21,19 @@ const orderEvent = (trace: Partial<StreamEvent> = {}): StreamEvent => ({
   requestId: 'req-callback',
   ...trace,
   order: {
-    orderId: 'ord_1', orderNumber: 'INV-1', paymentStatus: 'completed', status: 'paid', totalAmount: 10, currency: 'KES', ticketCount: 1, customer: null,
+    orderId: 'ord_1',
+    orderNumber: 'INV-1',
+    paymentStatus: 'completed',
+    status: 'paid',
+    totalAmount: 10,
+    currency: 'KES',
+    ticketCount: 1,
+    customer: null,
     payment: { provider: 'mpesa', outcome: 'completed', resultCode: 0, resultDesc: 'ok', receipt: 'R1', checkoutRequestId: 'ws_CO_1' },
-    needsReview: false, createdAt: now, updatedAt: now, version: 3
+    needsReview: false,
+    createdAt: now,
+    updatedAt: now,
+    version: 3
   }
 }) as StreamEvent
 
