@@ -5,6 +5,7 @@ import type pg from 'pg'
 import type { FastifyBaseLogger } from 'fastify'
 import type { StreamEvent } from '@herald/contracts'
 import type { EventPublisher, RedisClient, StreamLayout } from '@herald/streams'
+import { PeriodicTask } from '@herald/service-kit'
 
 export type RepairReason = 'missing' | 'behind'
 
@@ -40,30 +41,18 @@ export function repairOf (outboxVersion: number, redisVersion: number): RepairRe
 
 export class OutboxReconciler {
   readonly #options: Required<Omit<OutboxReconcilerOptions, 'onRepaired'>> & Pick<OutboxReconcilerOptions, 'onRepaired'>
-  #timer: NodeJS.Timeout | undefined
+  readonly #task: PeriodicTask
   #running: Promise<number> | undefined
-  #started = false
   #closed = false
 
   constructor (options: OutboxReconcilerOptions) {
     this.#options = { batchSize: 500, historyMax: 200, ...options }
+    this.#task = new PeriodicTask({ name: 'reconcile pass', intervalMs: options.intervalMs, log: options.log, run: () => this.reconcile() })
   }
 
+  /** Starts the periodic pass; idempotent. */
   start (): void {
-    if (this.#started || this.#closed) return
-    this.#started = true
-    this.#schedule()
-  }
-
-  #schedule (): void {
-    if (this.#closed) return
-    this.#timer = setTimeout(() => {
-      this.#timer = undefined
-      this.reconcile()
-        .catch((err) => this.#options.log.warn({ err }, 'reconcile pass failed'))
-        .finally(() => this.#schedule())
-    }, this.#options.intervalMs)
-    this.#timer.unref()
+    this.#task.start()
   }
 
   /**
@@ -160,8 +149,7 @@ export class OutboxReconciler {
   /** Stops the timer and waits for a pass in progress; idempotent. */
   async close (): Promise<void> {
     this.#closed = true
-    if (this.#timer !== undefined) clearTimeout(this.#timer)
-    this.#timer = undefined
+    await this.#task.close()
     await this.#running?.catch(() => {})
   }
 }
