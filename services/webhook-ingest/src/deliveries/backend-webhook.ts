@@ -1,5 +1,5 @@
 // Outbound back-end webhooks: the body built from an outbox event, signed per Standard Webhooks, sent.
-import { Webhook } from 'standardwebhooks'
+import { signWebhook, webhookSecretKey } from '@herald/contracts/standard-webhooks'
 import type { BackendEventType, BackendWebhookBody, StreamEvent } from '@herald/contracts'
 import { parseRetryAfter, type AttemptResult } from './schedule.js'
 
@@ -26,22 +26,23 @@ const MAX_ERROR_TEXT = 200
  * `standardwebhooks` package is the reference implementation the ingest already verifies with.
  */
 export class BackendWebhookSender {
-  readonly #signers: Webhook[]
+  readonly #keys: Buffer[]
   readonly #timeoutMs: number
 
   constructor (secrets: readonly string[], timeoutMs = 15_000) {
     if (secrets.length === 0) throw new Error('BACKEND_WEBHOOK_SECRET: at least one whsec_ secret is required with BACKEND_WEBHOOK_URLS')
-    this.#signers = secrets.map((secret) => new Webhook(secret))
+    this.#keys = secrets.map((secret) => webhookSecretKey(secret))
     this.#timeoutMs = timeoutMs
   }
 
   headersFor (webhookId: string, body: string, at = new Date()): Record<string, string> {
+    const timestamp = Math.floor(at.getTime() / 1000)
     return {
       'content-type': 'application/json',
       'user-agent': 'Herald-Webhooks/1',
       'webhook-id': webhookId,
-      'webhook-timestamp': String(Math.floor(at.getTime() / 1000)),
-      'webhook-signature': this.#signers.map((signer) => signer.sign(webhookId, at, body)).join(' ')
+      'webhook-timestamp': String(timestamp),
+      'webhook-signature': this.#keys.map((key) => signWebhook(key, webhookId, timestamp, body)).join(' ')
     }
   }
 
