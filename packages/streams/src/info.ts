@@ -1,4 +1,4 @@
-// Typed answers of XINFO GROUPS and XINFO CONSUMERS: the one place their flat replies are parsed.
+// Typed answers of XINFO GROUPS: the one place its flat replies are parsed.
 import type { RedisClient } from './redis.js'
 
 /** Redis answers `[k, v, k, v …]`; stream entries' fields come the same way. */
@@ -16,12 +16,6 @@ export interface GroupInfo {
   lastDeliveredId: string
   /** Entries not yet delivered to the group; null when Redis cannot tell (after deletions, or Redis < 7). */
   lag: number | null
-}
-
-export interface ConsumerInfo {
-  name: string
-  pending: number
-  idleMs: number
 }
 
 const numberOrNull = (value: unknown): number | null => (value === null || value === undefined ? null : Number(value))
@@ -48,14 +42,5 @@ export async function readGroups (redis: RedisClient, streamKey: string): Promis
       lastDeliveredId: String(info['last-delivered-id'] ?? '0-0'),
       lag: numberOrNull(info.lag)
     }
-  })
-}
-
-/** The consumers of one group of a stream. */
-export async function readConsumers (redis: RedisClient, streamKey: string, group: string): Promise<ConsumerInfo[]> {
-  const reply = await redis.call('XINFO', 'CONSUMERS', streamKey, group) as unknown[][]
-  return reply.map((flat) => {
-    const info = fieldsOf(flat)
-    return { name: String(info.name), pending: Number(info.pending ?? 0), idleMs: Number(info.idle ?? 0) }
   })
 }

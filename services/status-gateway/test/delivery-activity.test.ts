@@ -1,6 +1,9 @@
 import t from 'tap'
+import Fastify from 'fastify'
 import { Counter, Histogram, Registry } from 'prom-client'
 import { DeliveryActivity, quantileFromBuckets } from '../src/activity/delivery-activity.js'
+
+const { log } = Fastify()
 
 t.test('quantileFromBuckets estimates as histogram_quantile does', async (t) => {
   const cases: Array<[string, Array<[number, number]>, number, number | null]> = [
@@ -24,7 +27,7 @@ function metrics () {
   const events = new Counter({ name: 'events_total', help: 'events', labelNames: ['entity_type'], registers: [registry] })
   const latency = new Histogram({ name: 'latency_seconds', help: 'latency', labelNames: ['channel'], buckets: [0.01, 0.1, 1], registers: [registry] })
   let clock = 1_000_000
-  const activity = new DeliveryActivity({ events, latency, stepMs: 1000, windowMs: 5000, now: () => clock })
+  const activity = new DeliveryActivity({ events, latency, log, stepMs: 1000, windowMs: 5000, now: () => clock })
   return { events, latency, activity, tick: (ms = 1000) => { clock += ms } }
 }
 
@@ -75,14 +78,14 @@ t.test('start takes the baseline and samples on a timer until close', async (t) 
   const registry = new Registry()
   const events = new Counter({ name: 'events_total', help: 'events', registers: [registry] })
   const latency = new Histogram({ name: 'latency_seconds', help: 'latency', registers: [registry] })
-  const activity = new DeliveryActivity({ events, latency, stepMs: 20 })
+  const activity = new DeliveryActivity({ events, latency, log, stepMs: 20 })
   t.teardown(() => activity.close())
   await activity.start()
   await activity.start()
   events.inc(5)
   while (activity.snapshot().points.length === 0) await new Promise((resolve) => setTimeout(resolve, 10))
   t.ok(activity.snapshot().points.some((point) => point.eventsPerSecond > 0), 'the timer took a point with the events')
-  activity.close()
+  await activity.close()
   const count = activity.snapshot().points.length
   await new Promise((resolve) => setTimeout(resolve, 80))
   t.equal(activity.snapshot().points.length, count, 'nothing more after close')

@@ -1,6 +1,8 @@
 // A rolling window of this replica's events per second and delivery latency, sampled from its own metrics.
 import type { Counter, Histogram } from 'prom-client'
+import type { FastifyBaseLogger } from 'fastify'
 import type { GatewayActivity, GatewayActivityPoint } from '@herald/contracts'
+import { PeriodicTask } from '@herald/service-kit'
 
 /** A cumulative histogram bucket: how many observations were at most `le` (Infinity for `+Inf`). */
 export interface LatencyBucket { le: number, count: number }
@@ -34,6 +36,7 @@ export interface DeliveryActivityOptions {
   events: Pick<Counter, 'get'>
   /** Delivery latency in seconds (any labels besides `le`; summed per bucket). */
   latency: Pick<Histogram, 'get'>
+  log: FastifyBaseLogger
   stepMs?: number
   windowMs?: number
   now?: () => number
@@ -48,25 +51,27 @@ export class DeliveryActivity {
   readonly #options: Required<DeliveryActivityOptions>
   readonly #points: GatewayActivityPoint[] = []
   #last: Totals | undefined
-  #timer: NodeJS.Timeout | undefined
+  readonly #steps: PeriodicTask
+  #started = false
   #sampling: Promise<void> | undefined
 
   constructor (options: DeliveryActivityOptions) {
     this.#options = { stepMs: 1000, windowMs: 120_000, now: Date.now, ...options }
+    // A failed read keeps the previous baseline: the next step covers both.
+    this.#steps = new PeriodicTask({ name: 'activity sample', intervalMs: this.#options.stepMs, log: options.log, run: () => this.sample() })
   }
 
   /** Takes the baseline now, then a point every step. Idempotent. */
   async start (): Promise<void> {
-    if (this.#timer !== undefined) return
-    // A failed read keeps the previous baseline: the next step covers both.
-    this.#timer = setInterval(() => { this.sample().catch(() => undefined) }, this.#options.stepMs)
-    this.#timer.unref()
+    if (this.#started) return
+    this.#started = true
+    this.#steps.start()
     await this.sample()
   }
 
-  close (): void {
-    clearInterval(this.#timer)
-    this.#timer = undefined
+  /** Stops sampling and waits for a read in progress. */
+  async close (): Promise<void> {
+    await this.#steps.close()
   }
 
   /** Reads the metrics once and appends the point since the previous read; overlapping calls share one read. */

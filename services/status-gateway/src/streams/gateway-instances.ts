@@ -1,6 +1,7 @@
 // Which gateway replicas are alive, and removal of the consumer groups of those that are gone.
 import type { FastifyBaseLogger } from 'fastify'
 import { readGroups, type RedisClient, type StreamLayout } from '@herald/streams'
+import { PeriodicTask } from '@herald/service-kit'
 
 const GROUP_PREFIX = 'gw:'
 
@@ -28,27 +29,28 @@ export class GatewayInstances {
   readonly #options: GatewayInstancesOptions
   readonly #key: string
   readonly #log: FastifyBaseLogger
-  #timer: NodeJS.Timeout | undefined
+  readonly #ticks: PeriodicTask
   #closed = false
-  #tick: Promise<void> | null = null
 
   constructor (options: GatewayInstancesOptions) {
     this.#options = options
     this.#key = options.layout.metaKey('gateway-instances')
     this.#log = options.log.child({ component: 'gateway-instances' })
+    this.#ticks = new PeriodicTask({
+      name: 'heartbeat or group sweep',
+      intervalMs: options.heartbeatMs,
+      log: this.#log,
+      run: async () => {
+        await this.beat()
+        await this.sweep()
+      }
+    })
   }
 
   /** Records this replica before its groups exist, then keeps beating. */
   async start (): Promise<void> {
     await this.beat().catch((err: unknown) => this.#log.warn({ err }, 'first heartbeat failed; retrying on the next tick'))
-    this.#timer = setInterval(() => {
-      if (this.#tick !== null) return
-      this.#tick = this.beat()
-        .then(async () => { await this.sweep() })
-        .catch((err: unknown) => this.#log.warn({ err }, 'heartbeat or group sweep failed'))
-        .finally(() => { this.#tick = null })
-    }, this.#options.heartbeatMs)
-    this.#timer.unref()
+    this.#ticks.start()
   }
 
   async beat (): Promise<void> {
@@ -81,8 +83,7 @@ export class GatewayInstances {
   async close (): Promise<void> {
     if (this.#closed) return
     this.#closed = true
-    clearInterval(this.#timer)
-    await this.#tick
+    await this.#ticks.close()
     const { redis, layout, instanceId } = this.#options
     try {
       for (const streamKey of layout.streamKeys()) await redis.xgroup('DESTROY', streamKey, groupNameOf(instanceId))

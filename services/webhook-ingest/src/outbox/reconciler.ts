@@ -5,6 +5,7 @@ import type pg from 'pg'
 import type { FastifyBaseLogger } from 'fastify'
 import type { StreamEvent } from '@herald/contracts'
 import type { EventPublisher, RedisClient, StreamLayout } from '@herald/streams'
+import { PeriodicTask } from '@herald/service-kit'
 
 export type RepairReason = 'missing' | 'behind'
 
@@ -51,32 +52,20 @@ export class OutboxReconciler {
   readonly #options: Required<Omit<OutboxReconcilerOptions, 'onRepaired'>> & Pick<OutboxReconcilerOptions, 'onRepaired'>
   /** Present in Redis once a pass compared the whole window: gone after Redis lost its data. */
   readonly #markerKey: string
-  #timer: NodeJS.Timeout | undefined
+  readonly #task: PeriodicTask
   #running: Promise<number> | undefined
-  #started = false
   #closed = false
 
   constructor (options: OutboxReconcilerOptions) {
     const recentMs = Math.min(options.windowMs, options.recentMs ?? Math.max(30_000, 10 * options.intervalMs))
     this.#options = { batchSize: 500, historyMax: 200, recentMs, ...options }
     this.#markerKey = options.layout.metaKey('reconciled')
+    this.#task = new PeriodicTask({ name: 'reconcile pass', intervalMs: options.intervalMs, log: options.log, run: () => this.reconcile() })
   }
 
+  /** Starts the periodic pass; idempotent. */
   start (): void {
-    if (this.#started || this.#closed) return
-    this.#started = true
-    this.#schedule()
-  }
-
-  #schedule (): void {
-    if (this.#closed) return
-    this.#timer = setTimeout(() => {
-      this.#timer = undefined
-      this.reconcile()
-        .catch((err) => this.#options.log.warn({ err }, 'reconcile pass failed'))
-        .finally(() => this.#schedule())
-    }, this.#options.intervalMs)
-    this.#timer.unref()
+    this.#task.start()
   }
 
   /**
@@ -182,8 +171,7 @@ export class OutboxReconciler {
   /** Stops the timer and waits for a pass in progress; idempotent. */
   async close (): Promise<void> {
     this.#closed = true
-    if (this.#timer !== undefined) clearTimeout(this.#timer)
-    this.#timer = undefined
+    await this.#task.close()
     await this.#running?.catch(() => {})
   }
 }

@@ -4,6 +4,7 @@ import type pg from 'pg'
 import type { FastifyBaseLogger } from 'fastify'
 import type { StreamEvent } from '@herald/contracts'
 import type { EventPublisher, PublishResult } from '@herald/streams'
+import { PeriodicTask } from '@herald/service-kit'
 
 export interface OutboxRelayOptions {
   /** Sweeps and published marks; best a small pool of its own, so they never queue behind requests. */
@@ -43,17 +44,15 @@ export class OutboxRelay {
   readonly #publisher: EventPublisher
   readonly #isRedisReady: () => boolean
   readonly #log: FastifyBaseLogger
-  readonly #intervalMs: number
   readonly #batchSize: number
   readonly #onPublished: OutboxRelayOptions['onPublished']
-  #timer: NodeJS.Timeout | undefined
+  readonly #sweeps: PeriodicTask
   #sweeping: Promise<number> | undefined
   readonly #inflight = new Set<Promise<void>>()
   /** Outbox ids this relay put on the stream whose `published_at` is not written yet. */
   readonly #unmarked = new Set<string>()
   #markTimer: NodeJS.Timeout | undefined
   #marking: Promise<void> | undefined
-  #started = false
   #closed = false
 
   constructor (options: OutboxRelayOptions) {
@@ -61,25 +60,14 @@ export class OutboxRelay {
     this.#publisher = options.publisher
     this.#isRedisReady = options.isRedisReady
     this.#log = options.log
-    this.#intervalMs = options.sweepIntervalMs
     this.#batchSize = options.batchSize ?? 200
     this.#onPublished = options.onPublished
+    this.#sweeps = new PeriodicTask({ name: 'outbox sweep', intervalMs: options.sweepIntervalMs, log: options.log, run: () => this.drain() })
   }
 
   /** Starts the periodic sweep; idempotent. */
   start (): void {
-    if (this.#started || this.#closed) return
-    this.#started = true
-    this.#schedule()
-  }
-
-  #schedule (): void {
-    if (this.#closed) return
-    this.#timer = setTimeout(() => {
-      this.#timer = undefined
-      this.drain().catch((err) => this.#log.warn({ err }, 'outbox sweep failed')).finally(() => this.#schedule())
-    }, this.#intervalMs)
-    this.#timer.unref()
+    this.#sweeps.start()
   }
 
   /**
@@ -289,11 +277,10 @@ export class OutboxRelay {
   /** Stops the sweep, waits for publishes in flight and marks what they published; idempotent. */
   async close (): Promise<void> {
     this.#closed = true
-    if (this.#timer !== undefined) clearTimeout(this.#timer)
-    this.#timer = undefined
+    const sweepsStopped = this.#sweeps.close()
     if (this.#markTimer !== undefined) clearTimeout(this.#markTimer)
     this.#markTimer = undefined
-    await Promise.allSettled([this.#sweeping, ...this.#inflight, this.#marking])
+    await Promise.allSettled([sweepsStopped, this.#sweeping, ...this.#inflight, this.#marking])
     await this.#markPublished()
   }
 }

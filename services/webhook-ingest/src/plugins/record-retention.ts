@@ -2,6 +2,7 @@
 import fp from 'fastify-plugin'
 import type pg from 'pg'
 import type { FastifyBaseLogger } from 'fastify'
+import { PeriodicTask } from '@herald/service-kit'
 
 export interface RecordRetentionOptions {
   pool: pg.Pool
@@ -88,16 +89,7 @@ export default fp<{ retentionMs: number, intervalMs: number, deliveryEndpointIds
   const log = fastify.log.child({ component: 'record-retention' })
   const retention = new RecordRetention({ pool: fastify.pgPool, retentionMs: opts.retentionMs, deliveryEndpointIds: opts.deliveryEndpointIds, log })
   fastify.decorate('recordRetention', retention)
-  let running: Promise<unknown> | undefined
-  const timer = setInterval(() => {
-    if (running !== undefined) return
-    running = retention.sweep()
-      .catch((err: unknown) => log.warn({ err }, 'deleting old records failed; the next sweep retries'))
-      .finally(() => { running = undefined })
-  }, opts.intervalMs)
-  timer.unref()
-  fastify.addHook('preClose', async () => {
-    clearInterval(timer)
-    await running
-  })
+  const sweeps = new PeriodicTask({ name: 'deleting old records', intervalMs: opts.intervalMs, log, run: () => retention.sweep() })
+  sweeps.start()
+  fastify.addHook('preClose', async () => { await sweeps.close() })
 }, { name: 'herald-record-retention', dependencies: ['herald-database'] })

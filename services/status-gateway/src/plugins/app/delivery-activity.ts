@@ -10,8 +10,9 @@ declare module 'fastify' {
 
 export default fp(async (fastify) => {
   const { streamEvents, deliveryLatency } = fastify.gatewayMetrics
-  const activity = new DeliveryActivity({ events: streamEvents, latency: deliveryLatency })
+  const log = fastify.log.child({ component: 'delivery-activity' })
+  const activity = new DeliveryActivity({ events: streamEvents, latency: deliveryLatency, log })
   fastify.decorate('deliveryActivity', activity)
   fastify.addHook('onReady', async () => { await activity.start() })
-  fastify.addHook('onClose', async () => { activity.close() })
+  fastify.addHook('onClose', async () => { await activity.close() })
 }, { name: 'gateway-delivery-activity', dependencies: ['gateway-metrics'] })

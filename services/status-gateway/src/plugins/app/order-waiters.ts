@@ -1,5 +1,6 @@
 // Wires the long-poll waiters into the app, with degraded mode: without Redis, held long-polls re-check Postgres.
 import fp from 'fastify-plugin'
+import { PeriodicTask } from '@herald/service-kit'
 import { OrderWaiters } from '../../long-poll/order-waiters.js'
 
 declare module 'fastify' {
@@ -18,19 +19,22 @@ export default fp(async (fastify) => {
   fastify.decorate('orderWaiters', waiters)
 
   // Degraded mode: with Redis down no event arrives, so held long-polls re-check Postgres, in one query.
-  let checking = false
-  const recheck = setInterval(() => {
-    if (checking || waiters.size === 0 || fastify.redis.status === 'ready') return
-    checking = true
-    fastify.statusStore.readOrdersFromDatabase(waiters.orderIds().slice(0, 1000))
-      .then((orders) => { for (const order of orders) waiters.notify(order) })
-      .catch((err: unknown) => log.warn({ err }, 'degraded-mode re-check of held long-polls failed'))
-      .finally(() => { checking = false })
-  }, fastify.config.LONGPOLL_DB_RECHECK_MS)
-  recheck.unref()
+  const recheck = new PeriodicTask({
+    name: 'degraded-mode re-check of held long-polls',
+    intervalMs: fastify.config.LONGPOLL_DB_RECHECK_MS,
+    log,
+    run: async () => {
+      if (waiters.size === 0 || fastify.redis.status === 'ready') return
+      const orders = await fastify.statusStore.readOrdersFromDatabase(waiters.orderIds().slice(0, 1000))
+      for (const order of orders) waiters.notify(order)
+    }
+  })
+  recheck.start()
 
   fastify.addHook('preClose', async () => {
-    clearInterval(recheck)
+    // Held long-polls are answered at once, not after a re-check in flight.
+    const stopping = recheck.close()
     waiters.answerAll()
+    await stopping
   })
 }, { name: 'gateway-order-waiters', dependencies: ['gateway-metrics', 'gateway-status-store'] })
