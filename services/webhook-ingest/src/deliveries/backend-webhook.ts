@@ -1,6 +1,6 @@
 // Outbound back-end webhooks: the body built from an outbox event, signed per Standard Webhooks, sent.
 import { ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Span, type Tracer } from '@opentelemetry/api'
-import { Webhook } from 'standardwebhooks'
+import { signWebhook, webhookSecretKey } from '@herald/contracts/standard-webhooks'
 import type { BackendEventType, BackendWebhookBody, StreamEvent } from '@herald/contracts'
 import { injectTraceContext, traceContextOf } from '@herald/service-kit'
 import { parseRetryAfter, type AttemptResult } from './schedule.js'
@@ -28,25 +28,26 @@ const MAX_ERROR_TEXT = 200
  * `standardwebhooks` package is the reference implementation the ingest already verifies with.
  */
 export class BackendWebhookSender {
-  readonly #signers: Webhook[]
+  readonly #keys: Buffer[]
   readonly #timeoutMs: number
   readonly #tracer: Tracer | undefined
 
   /** `tracer` (tracing on): each attempt is a client span, in the trace of the request that caused the event. */
   constructor (secrets: readonly string[], timeoutMs = 15_000, tracer?: Tracer) {
     if (secrets.length === 0) throw new Error('BACKEND_WEBHOOK_SECRET: at least one whsec_ secret is required with BACKEND_WEBHOOK_URLS')
-    this.#signers = secrets.map((secret) => new Webhook(secret))
+    this.#keys = secrets.map((secret) => webhookSecretKey(secret))
     this.#timeoutMs = timeoutMs
     this.#tracer = tracer
   }
 
   headersFor (webhookId: string, body: string, at = new Date()): Record<string, string> {
+    const timestamp = Math.floor(at.getTime() / 1000)
     return {
       'content-type': 'application/json',
       'user-agent': 'Herald-Webhooks/1',
       'webhook-id': webhookId,
-      'webhook-timestamp': String(Math.floor(at.getTime() / 1000)),
-      'webhook-signature': this.#signers.map((signer) => signer.sign(webhookId, at, body)).join(' ')
+      'webhook-timestamp': String(timestamp),
+      'webhook-signature': this.#keys.map((key) => signWebhook(key, webhookId, timestamp, body)).join(' ')
     }
   }
 

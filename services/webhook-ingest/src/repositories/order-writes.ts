@@ -11,7 +11,8 @@ import type { ProviderCallback } from '../payments/callbacks.js'
 import { orderSnapshotOf, type OrderRow } from '../snapshots.js'
 import { appendOutboxCtes, appendedEventColumns, causedBy, run, stampedEvent, type AppendedEvent, type Transaction, type UnstampedEvent } from './transaction.js'
 
-const orderColumns = Object.entries(getTableColumns(orders))
+/** The orders table's columns (drizzle schema), keyed by their OrderRow property. */
+export const orderColumns = Object.entries(getTableColumns(orders))
 
 /** The select list of a whole order row, each column under its schema property name. */
 export const ORDER_COLUMNS = orderColumns.map(([key, column]) => `${column.name} as "${key}"`).join(', ')
@@ -23,7 +24,7 @@ export const referenceMatch = (checkout: string, external: string, provider: str
 export const ORDER_FOR_UPDATE = `select ${ORDER_COLUMNS} from orders where id = $1 for update`
 
 /** Every column but id and created_at, in schema order: what a new version of an order writes. */
-const VERSIONED = orderColumns.filter(([key]) => key !== 'id' && key !== 'createdAt')
+export const VERSIONED = orderColumns.filter(([key]) => key !== 'id' && key !== 'createdAt')
 
 /** The order's next version (every column as computed from the locked row), its event, and its cause ($n+2, may be null). */
 const ADVANCE_ORDER = `with updated as (

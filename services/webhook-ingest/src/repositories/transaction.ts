@@ -62,14 +62,6 @@ export function referenceLockKeys (names: readonly string[]): string[] {
   return keys.map(String)
 }
 
-/**
- * SQL taking the advisory locks of the bigint[] parameter `$keys`, in array order, when `condition`
- * holds. Used inside the statement that claims the request, so the claim and the locks are one round trip;
- * the rows the locks protect are read by the next statement, whose snapshot is taken after the locks.
- */
-export const lockReferencesSql = (keys: string, condition: string): string =>
-  `(select count(pg_advisory_xact_lock(k)) from unnest(${keys}::bigint[]) as k where ${condition})`
-
 export type UnstampedEvent = StreamEvent extends infer E ? E extends StreamEvent ? Omit<E, 'eventId'> : never : never
 
 /** What appending an event to the outbox answers: its id, and what of its entity was still unpublished. */
