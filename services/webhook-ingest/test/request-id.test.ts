@@ -86,22 +86,27 @@ t.test('traced, writes that share one group commit each carry the trace of their
   const { app, prefix } = await buildIngest(t, { OTEL_EXPORTER_OTLP_ENDPOINT: await otlpSink(t) })
   const ids = Array.from({ length: 12 }, (_, i) => i)
   // Each caller's own trace: 32 hex digits ending in its number.
-  const traceOf = (kind: 'a' | 'b', i: number) => `${kind.repeat(24)}${String(i).padStart(8, '0')}`
-  const traceparent = (kind: 'a' | 'b', i: number) => `00-${traceOf(kind, i)}-00f067aa0ba902b7-01`
-  // Order upserts are single writes (replayed in their request's context), callbacks a set-based writer.
+  type Kind = 'a' | 'b' | 'c'
+  const traceOf = (kind: Kind, i: number) => `${kind.repeat(24)}${String(i).padStart(8, '0')}`
+  const traceparent = (kind: Kind, i: number) => `00-${traceOf(kind, i)}-00f067aa0ba902b7-01`
+  // Order upserts and callbacks go to set writers (one statement for the batch); a reported outcome is a
+  // single write, replayed later in its request's context. Sent at once, they share batches.
   await Promise.all(ids.map(async (i) => {
     const body = JSON.stringify(orderBody({ references: { checkoutRequestId: `ws_CO_traced_${i}` } }))
     t.equal((await app.inject({ method: 'PUT', url: `/v1/orders/ord_traced_${i}`, payload: body, headers: { ...signedHeaders(body), traceparent: traceparent('a', i) } })).statusCode, 200)
   }))
   await Promise.all(ids.map(async (i) => {
-    const answer = await app.inject({ method: 'POST', url: MPESA, payload: darajaCallback(`ws_CO_traced_${i}`, 0), headers: { 'content-type': 'application/json', traceparent: traceparent('b', i) } })
+    const outcome = JSON.stringify({ outcome: 'completed' })
+    const answer = i < 6
+      ? await app.inject({ method: 'POST', url: MPESA, payload: darajaCallback(`ws_CO_traced_${i}`, 0), headers: { 'content-type': 'application/json', traceparent: traceparent('b', i) } })
+      : await app.inject({ method: 'POST', url: `/v1/orders/ord_traced_${i}/outcome`, payload: outcome, headers: { ...signedHeaders(outcome), traceparent: traceparent('c', i) } })
     t.equal(answer.statusCode, 200)
   }))
   await eventually(async () => (await streamEntries(redis, prefix)).length === 24, 20_000, 'every event on the stream')
   for (const entry of await streamEntries(redis, prefix)) {
     const event = JSON.parse(entry.json)
     const i = Number(event.entityId.replace('ord_traced_', ''))
-    t.equal(TRACEPARENT.exec(event.traceparent)?.[1], traceOf(event.version === 1 ? 'a' : 'b', i), `${event.entityId} v${event.version} is in its own request's trace`)
+    t.equal(TRACEPARENT.exec(event.traceparent)?.[1], traceOf(event.version === 1 ? 'a' : i < 6 ? 'b' : 'c', i), `${event.entityId} v${event.version} is in its own request's trace`)
     t.not(event.traceparent.slice(36, 52), '00f067aa0ba902b7', 'as a child of the caller\'s span: the ingest\'s own span is the cause')
   }
 })
