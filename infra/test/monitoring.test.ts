@@ -98,6 +98,12 @@ t.test('the Grafana dashboard ships in a ConfigMap the sidecar picks up, and its
     for (const metric of metrics) t.ok(knownMetric(metric, registered), `${metric} is a metric Herald exposes`)
   }
   t.same(JSON.parse(readRepoFile('k8s/components/monitoring/grafana/herald.json')), dashboard, 'the same file compose mounts')
+  const ids = dashboard.panels.map((panel: any) => panel.id)
+  t.equal(new Set(ids).size, ids.length, 'panel ids are unique')
+  const streamEvents = dashboard.panels.find((panel: any) => (panel.targets ?? []).some((target: any) => /rate\(herald_gateway_stream_events_total\[/.test(target.expr)))
+  t.ok(streamEvents !== undefined, 'a panel charts the rate of events the gateways read')
+  t.equal(streamEvents?.type, 'timeseries')
+  t.ok(dashboard.panels.every((panel: any) => panel.gridPos.x + panel.gridPos.w <= 24), 'every panel fits the 24-column grid')
 })
 
 t.test('the scraper is admitted from a labelled monitoring namespace to the http port only', async (t) => {

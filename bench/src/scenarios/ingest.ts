@@ -4,6 +4,7 @@ import { performance } from 'node:perf_hooks'
 import { Pool } from 'undici'
 import { darajaSuccess, type HeraldDriver, type RegisteredOrder } from '../herald-driver.js'
 import { closedLoop } from '../load.js'
+import { machineCpu } from '../machine-cpu.js'
 import { metricValue, type ServiceProcess } from '../processes.js'
 import { ratio, round, summarize, type LatencySummary } from '../stats.js'
 
@@ -25,6 +26,11 @@ export interface ThroughputResult {
   latency: LatencySummary
   /** CPU time the server process used per answered request: capacity per core is 1000 / this. */
   cpuMsPerRequest: number | null
+  /**
+   * CPU time per answered request of the rest of the path on this machine, same window: all Postgres
+   * processes, redis-server (other users of the machine count too), and the load generator.
+   */
+  pathCpuMsPerRequest?: { postgres: number, redis: number, client: number }
   /** perSecond over the bare route's. */
   ratioToBare: number | null
 }
@@ -62,6 +68,7 @@ type Call = (index: number) => Promise<{ ok: boolean, detail?: string }>
 
 async function measure (name: string, server: ServiceProcess, seconds: number, concurrency: number, call: Call, limit = Number.POSITIVE_INFINITY): Promise<ThroughputResult> {
   const cpuBefore = await server.cpuMs()
+  const pathBefore = await machineCpu()
   const latencies: number[] = []
   const errorSamples: string[] = []
   let errors = 0
@@ -82,7 +89,9 @@ async function measure (name: string, server: ServiceProcess, seconds: number, c
     return true
   })
   const cpuMs = await server.cpuMs() - cpuBefore
+  const pathAfter = await machineCpu()
   const answered = latencies.length + errors
+  const perRequest = (key: keyof typeof pathAfter) => round((pathAfter[key] - pathBefore[key]) / Math.max(1, answered), 3)
   return {
     name,
     perSecond: round(latencies.length / elapsed, 0),
@@ -91,6 +100,7 @@ async function measure (name: string, server: ServiceProcess, seconds: number, c
     errorSamples,
     latency: summarize(latencies),
     cpuMsPerRequest: answered === 0 ? null : round(cpuMs / answered, 3),
+    pathCpuMsPerRequest: { postgres: perRequest('postgres'), redis: perRequest('redis'), client: perRequest('client') },
     ratioToBare: null
   }
 }

@@ -14,7 +14,14 @@ const EnvelopeBase = {
   version: Type.Integer({ minimum: 1 }),
   occurredAt: IsoTimestamp,
   /** The x-request-id of the request that caused the event, for following it through both services' logs. */
-  requestId: Type.Optional(Type.String({ maxLength: 128 }))
+  requestId: Type.Optional(Type.String({ maxLength: 128 })),
+  /**
+   * The W3C trace context (`traceparent`, `tracestate`) of the request that caused the event, when the
+   * ingest traces: the gateway's delivery spans and the back-end webhooks continue that trace. Absent
+   * when tracing is off. Never sent to browsers, like `requestId`.
+   */
+  traceparent: Type.Optional(Type.String({ pattern: '^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$' })),
+  tracestate: Type.Optional(Type.String({ maxLength: 512 }))
 }
 
 export const OrderEvent = Type.Object({

@@ -74,6 +74,19 @@ export function hasAtMostDecimals (amount: number, decimals: number): boolean {
  * KES), at most MAX_AMOUNT_DECIMALS. Node's ICU knows the minor units; an unknown code gets 2.
  */
 export function amountDecimalsOf (currency: string): number {
+  let decimals = decimalsByCurrency.get(currency)
+  if (decimals === undefined) {
+    decimals = minorUnitOf(currency)
+    // Bounded: at most one entry per code the validator lets through (three capital letters).
+    if (decimalsByCurrency.size < 1024) decimalsByCurrency.set(currency, decimals)
+  }
+  return decimals
+}
+
+/** Building an Intl.NumberFormat costs far more than the rest of validating an order: once per code. */
+const decimalsByCurrency = new Map<string, number>()
+
+function minorUnitOf (currency: string): number {
   try {
     const digits = new Intl.NumberFormat('en', { style: 'currency', currency }).resolvedOptions().maximumFractionDigits ?? MAX_AMOUNT_DECIMALS
     return Math.min(MAX_AMOUNT_DECIMALS, digits)

@@ -121,6 +121,10 @@ t.test('stream events are validated', async (t) => {
   }
   t.ok(validateStreamEvent.check(event))
   t.notOk(validateStreamEvent.check({ ...event, entityId: 'bad id\nwith newline' }), 'entity ids cannot carry a newline into SSE')
+  const traced = { ...event, requestId: 'req-1', traceparent: '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01', tracestate: 'vendor=a1' }
+  t.ok(validateStreamEvent.check(traced), 'an event may carry the W3C trace context of its cause')
+  t.notOk(validateStreamEvent.check({ ...traced, traceparent: '00-4BF92F35-00f067aa0ba902b7-01' }), 'a traceparent must be W3C\'s')
+  t.notOk(validateStreamEvent.check({ ...traced, tracestate: 'k=v,'.repeat(200) }), 'tracestate is bounded as W3C bounds it')
 })
 
 t.test('subscribers get a recorded registration event in the old design\'s shape', async (t) => {

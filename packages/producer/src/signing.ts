@@ -1,6 +1,6 @@
 // Standard Webhooks signatures (HMAC-SHA256 over id.timestamp.body, `whsec_` secrets): Herald's one signer.
 import { randomUUID } from 'node:crypto'
-import { Webhook } from 'standardwebhooks'
+import { signWebhook, webhookSecretKey } from '@herald/contracts/standard-webhooks'
 
 // A type alias, not an interface: it must fit where headers are a string record.
 export type StandardWebhookHeaders = {
@@ -24,6 +24,6 @@ export function signStandardWebhook (secret: string, body: string, options: { id
   return {
     'webhook-id': id,
     'webhook-timestamp': String(Math.floor(timestamp.getTime() / 1000)),
-    'webhook-signature': new Webhook(secret).sign(id, timestamp, body)
+    'webhook-signature': signWebhook(webhookSecretKey(secret), id, Math.floor(timestamp.getTime() / 1000), body)
   }
 }

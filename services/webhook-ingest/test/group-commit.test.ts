@@ -116,6 +116,46 @@ t.test('a unique violation inside a batch: only its own request gets 409, batch-
   t.same((await app.pgPool.query('select id, version from registrations order by id')).rows, [{ id: 'reg_1', version: 1 }, { id: 'reg_2', version: 1 }])
 })
 
+t.test('order registrations and updates in one batch: in arrival order, parked callbacks applied, a refusal alone', async (t) => {
+  const { app, prefix } = await buildIngest(t, ONE_BATCH)
+  const redis = testRedis(t)
+  // Before the batch: a callback parked for an order not yet registered, and an order already paid.
+  t.equal((await postCallback(app, 'mpesa', darajaCallback('ws_CO_early', 0))).statusCode, 200)
+  t.equal((await putOrder(app, 'ord_paid', orderBody({ references: { checkoutRequestId: 'ws_CO_paid' } }))).statusCode, 200)
+  t.equal((await postCallback(app, 'mpesa', darajaCallback('ws_CO_paid', 0))).statusCode, 200)
+
+  const answers = await inOneBatch(app, 6, () => [
+    putOrder(app, 'ord_new', orderBody({ references: { checkoutRequestId: 'ws_CO_new' } }), { id: 'msg_new_1' }),
+    putOrder(app, 'ord_new', orderBody({ totalAmount: 12, references: {} }), { id: 'msg_new_2' }),
+    putOrder(app, 'ord_early', orderBody({ references: { checkoutRequestId: 'ws_CO_early' } }), { id: 'msg_early' }),
+    putOrder(app, 'ord_paid', orderBody({ totalAmount: 99, references: {} }), { id: 'msg_paid' }),
+    putOrder(app, 'ord_new', orderBody({ references: { checkoutRequestId: 'ws_CO_new' } }), { id: 'msg_new_1' }),
+    putOrder(app, 'ord_other', orderBody(), { id: 'msg_new_2' })
+  ])
+  t.same(answers.map((a) => a.statusCode), [200, 200, 200, 409, 200, 401])
+  t.match(answers[0]!.json(), { order: { version: 1, totalAmount: 10 } })
+  t.match(answers[1]!.json(), { order: { version: 2, totalAmount: 12, payment: { checkoutRequestId: 'ws_CO_new' } } },
+    'the update applies after the registration of the same batch and keeps its reference')
+  t.match(answers[2]!.json(), { order: { version: 2, paymentStatus: 'completed' } }, 'the parked callback applied at registration')
+  t.match(answers[3]!.json(), { error: /can no longer change/ })
+  t.same(answers[4]!.json().order, answers[0]!.json().order, 'a repeated webhook-id answers what its first request answered')
+
+  const { rows: orders } = await app.pgPool.query('select id, total_amount::float as amount, payment_status, version from orders order by id')
+  t.same(orders, [
+    { id: 'ord_early', amount: 10, payment_status: 'completed', version: 2 },
+    { id: 'ord_new', amount: 12, payment_status: 'pending', version: 2 },
+    { id: 'ord_paid', amount: 10, payment_status: 'completed', version: 2 }
+  ])
+  t.same((await app.pgPool.query("select disposition, order_id from callbacks where checkout_request_id = 'ws_CO_early'")).rows, [{ disposition: 'applied', order_id: 'ord_early' }])
+  t.same((await app.pgPool.query('select order_id from parked_callbacks where applied_at is not null')).rows, [{ order_id: 'ord_early' }])
+  t.notOk((await app.pgPool.query("select 1 from webhook_receipts where webhook_id = 'msg_paid'")).rows.length, 'the refused request kept no webhook-id')
+  t.equal((await putOrder(app, 'ord_paid', orderBody({ totalAmount: 10, references: {} }), { id: 'msg_paid' })).statusCode, 200,
+    'its retry is judged again')
+  const { rows: outbox } = await app.pgPool.query("select entity_id, version from outbox where entity_id in ('ord_new', 'ord_early') order by id")
+  t.same(outbox, [{ entity_id: 'ord_new', version: 1 }, { entity_id: 'ord_new', version: 2 }, { entity_id: 'ord_early', version: 1 }, { entity_id: 'ord_early', version: 2 }])
+  await eventually(async () => (await streamEntries(redis, prefix)).length === 6, 20_000, 'six stream entries')
+})
+
 /** A TCP proxy to Postgres the test can cut: every connection dropped, new ones refused. */
 async function postgresProxy (t: { teardown (fn: () => unknown): void }) {
   const target = new URL(TEST_DATABASE_URL)

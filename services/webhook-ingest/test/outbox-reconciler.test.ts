@@ -60,3 +60,23 @@ t.test('replicas take turns: a pass while another replica holds the lock does no
   t.equal(a + b, 3, 'the three entities were repaired once between the two replicas')
   t.equal((await streamEntries(redis, first.prefix)).length, 3, 'one stream entry each')
 })
+
+t.test('a regular pass compares only the last seconds; the whole window after Redis lost its data', async (t) => {
+  // Interval 0: no timer; the test runs the passes (a regular one then compares the last 30 s).
+  const { app, prefix } = await buildIngest(t, { OUTBOX_RECONCILE_INTERVAL_MS: '0', OUTBOX_RECONCILE_WINDOW_MS: '7200000' })
+  const redis = testRedis(t)
+  const layout = new StreamLayout({ prefix, shards: 1 })
+  t.equal((await putOrder(app, 'ord_old', orderBody({ references: { checkoutRequestId: 'ws_CO_old' } }))).statusCode, 200)
+  await eventually(async () => (await app.pgPool.query('select 1 from outbox where published_at is null limit 1')).rows.length === 0, 20_000, 'outbox drained')
+  t.equal(await app.outboxReconciler.reconcile(), 0, 'the first pass compares the whole window and finds Redis in agreement')
+  t.ok(await redis.exists(layout.metaKey('reconciled')), 'it leaves its marker in Redis')
+
+  // The order was last written 20 minutes ago (inside the window, outside a regular pass) and its snapshot is gone.
+  await app.pgPool.query("update outbox set created_at = now() - interval '20 minutes' where entity_id = 'ord_old'")
+  await redis.del(layout.snapshotKey('order', 'ord_old'))
+  t.equal(await app.outboxReconciler.reconcile(), 0, 'a regular pass does not read the whole window')
+  // Redis losing its data takes the marker with it: the next pass compares the whole window.
+  await redis.del(layout.metaKey('reconciled'))
+  t.equal(await app.outboxReconciler.reconcile(), 1, 'the whole window compared: the order repaired')
+  t.equal((await readSnapshot(redis, layout, 'order', 'ord_old'))?.version, 1)
+})

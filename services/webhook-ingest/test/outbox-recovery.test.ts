@@ -26,7 +26,7 @@ async function registerAndPay (t: Test, app: App): Promise<void> {
     }
   }))
   t.equal(statuses.length, ORDERS * (CALLBACKS_PER_ORDER + 1))
-  t.ok(statuses.every((s) => s === 200), `all ${ORDERS * CALLBACKS_PER_ORDER} callbacks and ${ORDERS} orders answered 200`)
+  t.ok(statuses.every((s) => s === 200), `all ${ORDERS * CALLBACKS_PER_ORDER} callbacks and ${ORDERS} orders answered 200`, { statuses: statuses.join() })
 }
 
 function assertInOrderOnce (t: Test, entries: StreamEntry[]): void {

@@ -1,4 +1,7 @@
 import t from 'tap'
+import { createServer } from 'node:http'
+import { once } from 'node:events'
+import type { AddressInfo } from 'node:net'
 import { TEST_SECRETS } from '@herald/service-kit/testing'
 import { buildIngest, darajaCallback, eventually, fixture, orderBody, signedHeaders, streamEntries, testRedis, type IngestTestApp } from './helper.js'
 
@@ -65,4 +68,57 @@ t.test('writes that share one group commit each keep the id of their own request
     const i = event.entityId.replace('ord_batch_', '')
     t.equal(event.requestId, event.version === 1 ? `req-order-${i}` : `req-callback-${i}`, `${event.entityId} v${event.version} names its own request`)
   }
+})
+
+/** An OTLP endpoint that takes the spans and drops them: these tests read the trace from the events. */
+async function otlpSink (t: { teardown (fn: () => unknown): void }): Promise<string> {
+  const server = createServer((request, response) => { request.resume().on('end', () => response.writeHead(200).end('{}')) })
+  server.listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  t.teardown(() => { server.closeAllConnections(); server.close() })
+  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+}
+
+const TRACEPARENT = /^00-([0-9a-f]{32})-[0-9a-f]{16}-01$/
+
+t.test('traced, writes that share one group commit each carry the trace of their own request', async (t) => {
+  const redis = testRedis(t)
+  const { app, prefix } = await buildIngest(t, { OTEL_EXPORTER_OTLP_ENDPOINT: await otlpSink(t) })
+  const ids = Array.from({ length: 12 }, (_, i) => i)
+  // Each caller's own trace: 32 hex digits ending in its number.
+  type Kind = 'a' | 'b' | 'c'
+  const traceOf = (kind: Kind, i: number) => `${kind.repeat(24)}${String(i).padStart(8, '0')}`
+  const traceparent = (kind: Kind, i: number) => `00-${traceOf(kind, i)}-00f067aa0ba902b7-01`
+  // Order upserts and callbacks go to set writers (one statement for the batch); a reported outcome is a
+  // single write, replayed later in its request's context. Sent at once, they share batches.
+  await Promise.all(ids.map(async (i) => {
+    const body = JSON.stringify(orderBody({ references: { checkoutRequestId: `ws_CO_traced_${i}` } }))
+    t.equal((await app.inject({ method: 'PUT', url: `/v1/orders/ord_traced_${i}`, payload: body, headers: { ...signedHeaders(body), traceparent: traceparent('a', i) } })).statusCode, 200)
+  }))
+  await Promise.all(ids.map(async (i) => {
+    const outcome = JSON.stringify({ outcome: 'completed' })
+    const answer = i < 6
+      ? await app.inject({ method: 'POST', url: MPESA, payload: darajaCallback(`ws_CO_traced_${i}`, 0), headers: { 'content-type': 'application/json', traceparent: traceparent('b', i) } })
+      : await app.inject({ method: 'POST', url: `/v1/orders/ord_traced_${i}/outcome`, payload: outcome, headers: { ...signedHeaders(outcome), traceparent: traceparent('c', i) } })
+    t.equal(answer.statusCode, 200)
+  }))
+  await eventually(async () => (await streamEntries(redis, prefix)).length === 24, 20_000, 'every event on the stream')
+  for (const entry of await streamEntries(redis, prefix)) {
+    const event = JSON.parse(entry.json)
+    const i = Number(event.entityId.replace('ord_traced_', ''))
+    t.equal(TRACEPARENT.exec(event.traceparent)?.[1], traceOf(event.version === 1 ? 'a' : i < 6 ? 'b' : 'c', i), `${event.entityId} v${event.version} is in its own request's trace`)
+    t.not(event.traceparent.slice(36, 52), '00f067aa0ba902b7', 'as a child of the caller\'s span: the ingest\'s own span is the cause')
+  }
+})
+
+t.test('untraced, an event carries its request id and nothing more, whatever the caller sends', async (t) => {
+  const redis = testRedis(t)
+  const { app, prefix } = await buildIngest(t)
+  const body = JSON.stringify(orderBody({ references: { checkoutRequestId: 'ws_CO_untraced' } }))
+  const headers = { ...signedHeaders(body), 'x-request-id': 'req-untraced', traceparent: '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01', tracestate: 'vendor=x' }
+  t.equal((await app.inject({ method: 'PUT', url: '/v1/orders/ord_untraced', payload: body, headers })).statusCode, 200)
+  await eventually(async () => (await streamEntries(redis, prefix)).length === 1, 20_000, 'the event on the stream')
+  const event = JSON.parse((await streamEntries(redis, prefix))[0]!.json)
+  t.same(Object.keys(event).sort(), ['entityId', 'entityType', 'eventId', 'occurredAt', 'order', 'requestId', 'version'], 'no trace keys')
+  t.equal(event.requestId, 'req-untraced')
 })

@@ -1,5 +1,6 @@
 // OpenTelemetry tracing through @fastify/otel, on only when an OTLP endpoint is configured: a span per
 // request (and per hook and handler), joined to the caller's trace by its W3C `traceparent` header.
+import type { Tracer } from '@opentelemetry/api'
 import fp from 'fastify-plugin'
 import { FastifyOtelInstrumentation } from '@fastify/otel'
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http'
@@ -13,11 +14,24 @@ export interface TracingOptions {
   endpoint: string
 }
 
+declare module 'fastify' {
+  interface FastifyInstance {
+    /**
+     * The service's own tracer, for spans outside a request (deliveries); undefined with tracing off.
+     * Its provider is this service's, not the global one: two services in one process keep their names.
+     */
+    tracer: Tracer | undefined
+  }
+}
+
 /** Probes and scrapes would drown the traces that matter. */
 const UNTRACED = new Set(['/metrics', '/healthz', '/readyz'])
 
 export default fp<TracingOptions>(async (fastify, opts) => {
-  if (opts.endpoint === '') return
+  if (opts.endpoint === '') {
+    fastify.decorate('tracer', undefined)
+    return
+  }
   const provider = new NodeTracerProvider({
     resource: resourceFromAttributes({ 'service.name': opts.service, 'service.version': opts.version }),
     spanProcessors: [new BatchSpanProcessor(new OTLPTraceExporter({ url: `${opts.endpoint.replace(/\/$/, '')}/v1/traces` }))]
@@ -29,6 +43,7 @@ export default fp<TracingOptions>(async (fastify, opts) => {
   })
   instrumentation.setTracerProvider(provider)
   await fastify.register(instrumentation.plugin())
+  fastify.decorate('tracer', provider.getTracer('herald', opts.version))
   // Sends the spans still batched before the process ends.
   fastify.addHook('onClose', async () => { await provider.shutdown() })
 }, { name: 'herald-tracing' })

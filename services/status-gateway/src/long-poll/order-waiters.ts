@@ -1,10 +1,12 @@
 // Held long-polls, indexed by order: the stream consumer wakes exactly the waiters of the order that changed.
 import type { FastifyBaseLogger, FastifyReply } from 'fastify'
 import type { ServerResponse } from 'node:http'
-import type { OrderSnapshot, OrderWaitResponse } from '@herald/contracts'
+import type { SpanContext } from '@opentelemetry/api'
+import type { OrderSnapshot, OrderWaitResponse, StreamEvent } from '@herald/contracts'
 import { NotFoundError } from '@herald/service-kit'
 import { isFinalPayment, newerOrder, orderForReader } from '../orders/order-view.js'
 import { secondsSince, type GatewayMetrics, type LongPollOutcome } from '../plugins/app/gateway-metrics.js'
+import type { DeliveredEvent, DeliverySpans } from '../activity/delivery-spans.js'
 
 const WAITER = Symbol('herald.orderWaiter')
 type RawWithWaiter = ServerResponse & { [WAITER]?: OrderWaiter }
@@ -30,14 +32,20 @@ class OrderWaiter {
   /** The newest state seen: from the read, or from an event that arrived during the read. */
   known: OrderSnapshot | null = null
   timer: NodeJS.Timeout | undefined = undefined
+  /** The long-poll request's span (tracing on): the delivery span links to it. */
+  readonly waiting: SpanContext | undefined
 
-  constructor (owner: OrderWaiters, orderId: string, reply: FastifyReply, showCustomer: boolean) {
+  constructor (owner: OrderWaiters, orderId: string, reply: FastifyReply, showCustomer: boolean, waiting: SpanContext | undefined) {
     this.owner = owner
     this.orderId = orderId
     this.reply = reply
     this.showCustomer = showCustomer
+    this.waiting = waiting
   }
 }
+
+/** The stream event behind a notification: when it happened, and the request (and trace) that caused it. */
+export type OrderChange = DeliveredEvent & Pick<StreamEvent, 'occurredAt'>
 
 export interface WaitRequest {
   orderId: string
@@ -54,6 +62,7 @@ export interface OrderWaitersOptions {
   metrics: GatewayMetrics
   /** The current state on timeout: the Redis snapshot checked against Postgres. */
   readCurrent: (orderId: string) => Promise<OrderSnapshot | null>
+  spans: DeliverySpans
   log: FastifyBaseLogger
 }
 
@@ -107,17 +116,18 @@ export class OrderWaiters {
   }
 
   /**
-   * An order changed: wakes its waiters whose `since` it passes. Synchronous, no I/O. `eventRequestId` is
-   * the id of the ingest request that caused the change, logged with each answer it makes.
+   * An order changed: wakes its waiters whose `since` it passes. Synchronous, no I/O. `change` is the
+   * stream event that said so (none: a re-read of Postgres): its latency is measured, and its cause is
+   * named in each answer's log line and delivery span.
    */
-  notify (order: OrderSnapshot, occurredAt?: string, eventRequestId?: string): void {
+  notify (order: OrderSnapshot, change?: OrderChange): void {
     const waiters = this.#index.get(order.orderId)
     if (waiters === undefined) return
     for (const waiter of waiters) {
       if (!waiter.armed) {
         waiter.known = newerOrder(waiter.known, order)
       } else if (order.version > waiter.since) {
-        this.#answer(waiter, order, 'notified', false, occurredAt, eventRequestId)
+        this.#answer(waiter, order, 'notified', false, change)
       }
     }
   }
@@ -142,7 +152,7 @@ export class OrderWaiters {
   }
 
   #register (orderId: string, reply: FastifyReply, showCustomer: boolean): OrderWaiter {
-    const waiter = new OrderWaiter(this, orderId, reply, showCustomer)
+    const waiter = new OrderWaiter(this, orderId, reply, showCustomer, this.#options.spans.waitingRequest())
     let waiters = this.#index.get(orderId)
     if (waiters === undefined) {
       waiters = new Set()
@@ -193,14 +203,14 @@ export class OrderWaiters {
     this.#answer(waiter, current, 'timed_out', true)
   }
 
-  #answer (waiter: OrderWaiter, order: OrderSnapshot, outcome: LongPollOutcome | 'shutdown', timedOut: boolean, occurredAt?: string, eventRequestId?: string): void {
+  #answer (waiter: OrderWaiter, order: OrderSnapshot, outcome: LongPollOutcome | 'shutdown', timedOut: boolean, change?: OrderChange): void {
     if (waiter.done) return
     this.#remove(waiter)
     const { metrics } = this.#options
     if (outcome !== 'shutdown') metrics.longPollOutcomes.inc({ outcome })
     metrics.longPollWait.observe((performance.now() - waiter.startedAt) / 1000)
-    if (occurredAt !== undefined) {
-      const latency = secondsSince(occurredAt)
+    if (change !== undefined) {
+      const latency = secondsSince(change.occurredAt)
       if (latency !== null) metrics.deliveryLatency.observe({ channel: 'longpoll' }, latency)
     }
     if (isFinalPayment(order)) {
@@ -212,8 +222,9 @@ export class OrderWaiters {
     }
     const body: OrderWaitResponse = { success: true, timedOut, ...orderForReader(order, waiter.showCustomer) }
     // One payment end to end: this request's log line names the ingest request whose event answered it.
-    waiter.reply.log.debug({ orderId: order.orderId, version: order.version, outcome, eventRequestId }, 'long-poll answered')
+    waiter.reply.log.debug({ orderId: order.orderId, version: order.version, outcome, eventRequestId: change?.requestId }, 'long-poll answered')
     waiter.reply.code(200).send(body)
+    if (change !== undefined) this.#options.spans.record('longpoll', change, waiter.waiting)
   }
 
   /** Drops a waiter from the index (answered, failed, or its client left). Idempotent. */

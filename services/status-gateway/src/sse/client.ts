@@ -1,10 +1,12 @@
 // One SSE stream: bounded writes (a slow client is cut off, never waited on), replay, then live events.
 import type { FastifyBaseLogger } from 'fastify'
 import type { ServerResponse } from 'node:http'
+import type { SpanContext } from '@opentelemetry/api'
 import type { OrderSnapshot, RegistrationSnapshot, ResetReason, StreamEvent } from '@herald/contracts'
 import type { HistoryRead } from '@herald/streams'
 import { orderForReader } from '../orders/order-view.js'
 import { secondsSince, type GatewayMetrics } from '../plugins/app/gateway-metrics.js'
+import type { DeliverySpans } from '../activity/delivery-spans.js'
 import { EventFrames, feedKey, frame, isAdminFeed, type SseFeed } from './frames.js'
 
 /** Where a per-entity stream replays from and what a reset shows. */
@@ -20,6 +22,7 @@ export interface SseClientSettings {
   /** The `retry:` hint of a `closing` message. */
   retryMs: number
   metrics: Pick<GatewayMetrics, 'slowClientDisconnects' | 'deliveryLatency'>
+  spans: DeliverySpans
   /** Called once when the stream ends, whoever ends it. */
   onEnd: (client: SseClient) => void
 }
@@ -54,6 +57,8 @@ export class SseClient {
   #pending: StreamEvent[] | null = []
   #closed = false
   #graceTimer: NodeJS.Timeout | undefined
+  /** The SSE request's span (tracing on): each update's delivery span links to it. */
+  readonly #waiting: SpanContext | undefined
 
   constructor (raw: ServerResponse, feed: SseFeed, source: FeedSource | null, settings: SseClientSettings, log: FastifyBaseLogger) {
     this.#raw = raw as RawWithClient
@@ -62,6 +67,7 @@ export class SseClient {
     this.#source = source
     this.#settings = settings
     this.#log = log
+    this.#waiting = settings.spans.waitingRequest()
     this.#raw[CLIENT] = this
     this.#raw.once('close', onStreamClose)
   }
@@ -152,6 +158,7 @@ export class SseClient {
     if (event.version > this.#lastVersion) this.#lastVersion = event.version
     const latency = secondsSince(event.occurredAt)
     if (latency !== null) this.#settings.metrics.deliveryLatency.observe({ channel: 'sse' }, latency)
+    this.#settings.spans.record('sse', event, this.#waiting)
   }
 
   /** Writes the live events held during replay that are newer than what was sent, and goes live. */

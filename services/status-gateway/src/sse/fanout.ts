@@ -3,6 +3,7 @@ import type { FastifyBaseLogger, FastifyReply, FastifyRequest } from 'fastify'
 import { NotFoundError, UnavailableError } from '@herald/service-kit'
 import type { StreamEvent } from '@herald/contracts'
 import type { GatewayMetrics } from '../plugins/app/gateway-metrics.js'
+import type { DeliverySpans } from '../activity/delivery-spans.js'
 import { EventFrames, frame, type SseFeed } from './frames.js'
 import { SseClient, type FeedSource, type SseClientSettings } from './client.js'
 
@@ -13,6 +14,7 @@ export interface OpenSource extends FeedSource {
 
 export interface StreamFanoutOptions {
   metrics: GatewayMetrics
+  spans: DeliverySpans
   pingIntervalMs: number
   maxBufferBytes: number
   retryMs: number
@@ -45,6 +47,7 @@ export class StreamFanout {
       maxBufferBytes: options.maxBufferBytes,
       retryMs: options.retryMs,
       metrics: options.metrics,
+      spans: options.spans,
       onEnd: (client) => this.#remove(client)
     }
     // One timer pings every stream: no per-client timers.

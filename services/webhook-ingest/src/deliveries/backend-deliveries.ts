@@ -1,5 +1,6 @@
 // All back-end deliveries of one ingest process: a loop per configured endpoint over the shared outbox.
 import { randomUUID } from 'node:crypto'
+import type { Tracer } from '@opentelemetry/api'
 import type pg from 'pg'
 import type { FastifyBaseLogger } from 'fastify'
 import type { BackendEndpointHealth, BackendEventType } from '@herald/contracts'
@@ -20,6 +21,8 @@ export interface BackendDeliveriesOptions {
   /** How long a replica's claim on an endpoint lasts without renewal (a crashed replica's endpoints move after it). */
   leaseMs?: number
   timeoutMs?: number
+  /** Tracing on: each attempt is a client span in the trace of the request that caused the event. */
+  tracer?: Tracer
   log: FastifyBaseLogger
   onAttempt?: (endpointId: string, result: AttemptResult) => void
   onDeadLetter?: (endpointId: string) => void
@@ -39,7 +42,7 @@ export class BackendDeliveries {
     this.endpoints = options.endpoints
     this.#pool = options.pool
     const store = new DeliveryStore(options.pool)
-    const sender = options.endpoints.length > 0 ? new BackendWebhookSender(options.secrets, options.timeoutMs) : undefined
+    const sender = options.endpoints.length > 0 ? new BackendWebhookSender(options.secrets, options.timeoutMs, options.tracer) : undefined
     const owner = `ingest-${randomUUID()}`
     this.#deliveries = options.endpoints.map((endpoint) => new EndpointDelivery({
       endpoint,

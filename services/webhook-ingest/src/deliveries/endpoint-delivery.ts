@@ -195,7 +195,7 @@ export class EndpointDelivery {
       pass.delivered.push(event.outboxId)
       return { ok: true, status: 0 }
     }
-    const result = await this.#o.sender.send(this.endpoint.url, event.outboxId, event.payload as StreamEvent)
+    const result = await this.#o.sender.send(this.endpoint.url, event.outboxId, event.payload as StreamEvent, event.attempts + 1)
     this.#o.onAttempt?.(this.endpoint.id, result)
     if (result.ok) {
       pass.successes++

@@ -18,8 +18,14 @@ export interface OutboxReconcilerOptions {
   isRedisReady: () => boolean
   log: FastifyBaseLogger
   intervalMs: number
-  /** Only entities with an outbox row this recent are compared: the cost of a pass stays bounded. */
+  /**
+   * After Redis lost its data, the entities with an outbox row this recent are compared. Other passes
+   * compare only the last `recentMs`: the cost of a pass follows the traffic of the last seconds, not of
+   * the whole window.
+   */
   windowMs: number
+  /** What a regular pass compares (default: 30 s or ten intervals, whichever is longer, within the window). */
+  recentMs?: number
   /** Entities compared per query and per round of Redis reads. */
   batchSize?: number
   /** Versions republished at most for an entity Redis lost entirely (the history the gateway replays from). */
@@ -39,14 +45,21 @@ export function repairOf (outboxVersion: number, redisVersion: number): RepairRe
   return redisVersion === 0 ? 'missing' : 'behind'
 }
 
+/** Shutdown cut a pass short: not a failure. */
+class PassCut extends Error {}
+
 export class OutboxReconciler {
   readonly #options: Required<Omit<OutboxReconcilerOptions, 'onRepaired'>> & Pick<OutboxReconcilerOptions, 'onRepaired'>
+  /** Present in Redis once a pass compared the whole window: gone after Redis lost its data. */
+  readonly #markerKey: string
   readonly #task: PeriodicTask
   #running: Promise<number> | undefined
   #closed = false
 
   constructor (options: OutboxReconcilerOptions) {
-    this.#options = { batchSize: 500, historyMax: 200, ...options }
+    const recentMs = Math.min(options.windowMs, options.recentMs ?? Math.max(30_000, 10 * options.intervalMs))
+    this.#options = { batchSize: 500, historyMax: 200, recentMs, ...options }
+    this.#markerKey = options.layout.metaKey('reconciled')
     this.#task = new PeriodicTask({ name: 'reconcile pass', intervalMs: options.intervalMs, log: options.log, run: () => this.reconcile() })
   }
 
@@ -67,6 +80,7 @@ export class OutboxReconciler {
 
   async #pass (): Promise<number> {
     const client = await this.#options.pool.connect()
+    let whole = false
     try {
       await client.query('begin')
       // One lock per schema and Redis prefix: deployments sharing a database do not wait on each other.
@@ -76,11 +90,16 @@ export class OutboxReconciler {
       )
       let repaired = 0
       if (lock?.locked === true) {
+        // A Redis without the marker lost its data (or was never compared): the whole window is. The marker
+        // is set first, so a loss during the pass takes it away again and the next pass is whole too.
+        whole = await this.#options.redis.set(this.#markerKey, new Date().toISOString(), 'NX') === 'OK'
+        const windowMs = whole ? this.#options.windowMs : this.#options.recentMs
         let after: EntityVersion | undefined
         for (;;) {
-          const batch = await this.#entities(client, after)
+          const batch = await this.#entities(client, windowMs, after)
           repaired += await this.#repairBatch(client, batch)
-          if (batch.length < this.#options.batchSize || this.#closed) break
+          if (batch.length < this.#options.batchSize) break
+          if (this.#closed) throw new PassCut()
           after = batch[batch.length - 1]
         }
       }
@@ -88,6 +107,9 @@ export class OutboxReconciler {
       return repaired
     } catch (err) {
       await client.query('rollback').catch(() => {})
+      // A whole pass that did not finish is owed: the next pass compares the whole window again.
+      if (whole) await this.#options.redis.del(this.#markerKey).catch(() => {})
+      if (err instanceof PassCut) return 0
       throw err
     } finally {
       client.release()
@@ -95,7 +117,7 @@ export class OutboxReconciler {
   }
 
   /** The next batch of entities of the window, each with the last version the outbox marked published. */
-  async #entities (client: pg.PoolClient, after: EntityVersion | undefined): Promise<EntityVersion[]> {
+  async #entities (client: pg.PoolClient, windowMs: number, after: EntityVersion | undefined): Promise<EntityVersion[]> {
     const { rows } = await client.query<EntityVersion>(
       `select entity_type, entity_id, max(version)::int as version from outbox
        where created_at > now() - make_interval(secs => $1::double precision / 1000) and published_at is not null
@@ -103,7 +125,7 @@ export class OutboxReconciler {
        group by entity_type, entity_id
        order by entity_type, entity_id
        limit $4`,
-      [this.#options.windowMs, after?.entity_type ?? null, after?.entity_id ?? null, this.#options.batchSize]
+      [windowMs, after?.entity_type ?? null, after?.entity_id ?? null, this.#options.batchSize]
     )
     return rows
   }

@@ -47,6 +47,7 @@ export default fp<BackendDeliveriesPluginOptions>(async (fastify, opts) => {
     retryScheduleMs: opts.retryScheduleMs,
     pollMs: opts.pollMs,
     leaseMs: opts.leaseMs,
+    tracer: fastify.tracer,
     log: fastify.log.child({ component: 'backend-deliveries' }),
     onAttempt: (endpoint, result) => attempts.inc({ endpoint, result: result.ok ? 'delivered' : 'failed' }),
     onDeadLetter: (endpoint) => deadLetters.inc({ endpoint })
@@ -84,4 +85,4 @@ export default fp<BackendDeliveriesPluginOptions>(async (fastify, opts) => {
     await deliveries.close()
     await database.close()
   })
-}, { name: 'herald-backend-deliveries', dependencies: ['herald-metrics'] })
+}, { name: 'herald-backend-deliveries', dependencies: ['herald-metrics', 'herald-tracing'] })

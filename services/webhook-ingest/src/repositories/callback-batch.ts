@@ -6,12 +6,14 @@
 // 3. The state machine in TypeScript over those rows in arrival order (two callbacks for one order apply
 //    one after the other), then one statement writes every order update, disposition, parked callback,
 //    review item and outbox row (`unnest` of arrays).
-import type { StreamEvent, WebhookDisposition } from '@herald/contracts'
+import type { WebhookDisposition } from '@herald/contracts'
+import type { RequestCause } from '@herald/service-kit'
 import { dedupeKeyOf, referenceLockNames, type ProviderCallback } from '../payments/callbacks.js'
 import { bestMatch, judgeCallback, type ReviewKind } from '../payments/judge.js'
 import type { OrderRow } from '../snapshots.js'
 import type { EventSink, SetWriter } from '../unit-of-work/group-commit.js'
 import { ORDER_COLUMNS, orderEvent, referenceMatch } from './order-writes.js'
+import { addAppended, appendOutboxRowsCtes, appendedEventsSelect, columns, outboxParameters, type AppendedRow } from './set-writes.js'
 import { referenceLockKeys, run, type Transaction, type UnstampedEvent } from './transaction.js'
 
 export interface CallbackWrite {
@@ -62,29 +64,13 @@ const WRITE_CALLBACKS = `with advanced as (
     insert into review_items (order_id, kind, from_status, attempted_status, callback_id, details)
     select * from unnest($20::text[], $21::text[], $22::text[], $23::text[], $24::bigint[], $25::jsonb[])
   ),
-  stamped as (
-    select nextval(pg_get_serial_sequence('outbox', 'id')) as n, e.entity_id, e.version, e.payload
-    from (select * from unnest($26::text[], $27::int[], $28::jsonb[]) with ordinality as e(entity_id, version, payload, ord) order by ord) as e
-  ),
-  appended as (
-    insert into outbox (id, entity_type, entity_id, version, payload)
-    select n, 'order', entity_id, version, jsonb_set(payload, '{eventId}', to_jsonb(n::text)) from stamped
-    returning id, entity_id, version
-  )
-select a.id::text as "eventId", a.entity_id as "entityId", a.version,
-  array(select o.id::text from outbox o where o.entity_type = 'order' and o.entity_id = a.entity_id and o.published_at is null order by o.id limit 16) as "waitingBefore"
-from appended a`
-
-/** Column arrays of one set-based statement, filled row by row. */
-function columns<K extends string> (names: readonly K[]): Record<K, unknown[]> & { push (row: Record<K, unknown>): void } {
-  const arrays = Object.fromEntries(names.map((name) => [name, [] as unknown[]])) as Record<K, unknown[]>
-  return Object.assign(arrays, { push (row: Record<K, unknown>) { for (const name of names) arrays[name].push(row[name]) } })
-}
+  ${appendOutboxRowsCtes('order', { ids: '$26', versions: '$27', payloads: '$28' })}
+${appendedEventsSelect('order')}`
 
 const refsOf = (writes: readonly CallbackWrite[], key: 'checkoutRequestId' | 'externalReference' | 'providerReference'): string[] =>
   [...new Set(writes.flatMap((w) => w.callback.references[key] ?? []))]
 
-async function writeCallbacks (tx: Transaction, writes: readonly CallbackWrite[], sink: EventSink, requestIds: ReadonlyArray<string | undefined>): Promise<CallbackResult[]> {
+async function writeCallbacks (tx: Transaction, writes: readonly CallbackWrite[], sink: EventSink, causes: ReadonlyArray<RequestCause | undefined>): Promise<CallbackResult[]> {
   const results: CallbackResult[] = writes.map(() => ({ disposition: 'duplicate', orderId: null }))
   const recorded = await run<{ callbackId: string, dedupeKey: string }>(tx, 'herald_record_callbacks', RECORD_CALLBACKS, [
     writes.map((w) => w.callback.provider),
@@ -138,7 +124,7 @@ async function writeCallbacks (tx: Transaction, writes: readonly CallbackWrite[]
     if (verdict.next !== undefined) {
       current.set(order.id, verdict.next)
       const list = events.get(order.id) ?? []
-      list.push(orderEvent(verdict.next, requestIds[index]))
+      list.push(orderEvent(verdict.next, causes[index]))
       events.set(order.id, list)
     }
     disposed.push({ id: callbackId, disposition: verdict.disposition, orderId: order.id })
@@ -147,23 +133,15 @@ async function writeCallbacks (tx: Transaction, writes: readonly CallbackWrite[]
 
   const advanced = columns(['id', 'paymentStatus', 'status', 'outcome', 'resultCode', 'resultDesc', 'receipt', 'needsReview', 'version', 'updatedAt'] as const)
   for (const id of events.keys()) advanced.push(current.get(id)! as unknown as Record<string, unknown>)
-  const outbox = [...events.values()].flat()
-  const appended = await run<{ eventId: string, entityId: string, version: number, waitingBefore: string[] }>(tx, 'herald_write_callbacks', WRITE_CALLBACKS, [
+  const appended = await run<AppendedRow>(tx, 'herald_write_callbacks', WRITE_CALLBACKS, [
     advanced.id, advanced.paymentStatus, advanced.status, advanced.outcome, advanced.resultCode, advanced.resultDesc, advanced.receipt,
     advanced.needsReview, advanced.version, advanced.updatedAt,
     disposed.id, disposed.disposition, disposed.orderId,
     parked.provider, parked.callbackId, parked.checkout, parked.external, parked.provider_ref, parked.payload,
     reviews.orderId, reviews.kind, reviews.from, reviews.attempted, reviews.callbackId, reviews.details,
-    outbox.map((e) => e.entityId), outbox.map((e) => e.version), outbox.map((e) => JSON.stringify(e))
+    ...outboxParameters(events)
   ])
-  const stamped = new Map(appended.map((a) => [`${a.entityId}\u0000${a.version}`, a]))
-  for (const [orderId, list] of events) {
-    const first = stamped.get(`${orderId}\u0000${list[0]!.version}`)!
-    sink.add({
-      events: list.map((event) => ({ ...event, eventId: stamped.get(`${orderId}\u0000${event.version}`)!.eventId }) as StreamEvent),
-      waitingBefore: first.waitingBefore
-    })
-  }
+  addAppended(sink, events, appended)
   return results
 }
 

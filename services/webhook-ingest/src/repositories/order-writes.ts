@@ -2,7 +2,7 @@
 // reference-match condition, and writing one order version with its event.
 import { getTableColumns } from 'drizzle-orm'
 import { orders } from '@herald/db'
-import { currentRequestId } from '@herald/service-kit'
+import { currentCause, type RequestCause } from '@herald/service-kit'
 import type { StreamEvent, WebhookDisposition } from '@herald/contracts'
 import type { CommittedEvents } from '../outbox/relay.js'
 import type { EventSink } from '../unit-of-work/group-commit.js'
@@ -11,7 +11,8 @@ import type { ProviderCallback } from '../payments/callbacks.js'
 import { orderSnapshotOf, type OrderRow } from '../snapshots.js'
 import { appendOutboxCtes, appendedEventColumns, causedBy, run, stampedEvent, type AppendedEvent, type Transaction, type UnstampedEvent } from './transaction.js'
 
-const orderColumns = Object.entries(getTableColumns(orders))
+/** The orders table's columns (drizzle schema), keyed by their OrderRow property. */
+export const orderColumns = Object.entries(getTableColumns(orders))
 
 /** The select list of a whole order row, each column under its schema property name. */
 export const ORDER_COLUMNS = orderColumns.map(([key, column]) => `${column.name} as "${key}"`).join(', ')
@@ -23,7 +24,7 @@ export const referenceMatch = (checkout: string, external: string, provider: str
 export const ORDER_FOR_UPDATE = `select ${ORDER_COLUMNS} from orders where id = $1 for update`
 
 /** Every column but id and created_at, in schema order: what a new version of an order writes. */
-const VERSIONED = orderColumns.filter(([key]) => key !== 'id' && key !== 'createdAt')
+export const VERSIONED = orderColumns.filter(([key]) => key !== 'id' && key !== 'createdAt')
 
 /** The order's next version (every column as computed from the locked row), its event, and its cause ($n+2, may be null). */
 const ADVANCE_ORDER = `with updated as (
@@ -35,10 +36,10 @@ const ADVANCE_ORDER = `with updated as (
   ${appendOutboxCtes({ type: "'order'", id: '$1', version: `$${VERSIONED.findIndex(([key]) => key === 'version') + 2}`, payload: `$${VERSIONED.length + 4}`, guard: 'updated' })}
 select ${appendedEventColumns("'order'", '$1')}`
 
-/** The event of an order's new version, carrying the id of the request that caused it (kept in the outbox row). */
-export function orderEvent (row: OrderRow, requestId = currentRequestId()): UnstampedEvent {
+/** The event of an order's new version, carrying the request that caused it (kept in the outbox row). */
+export function orderEvent (row: OrderRow, cause: RequestCause | undefined = currentCause()): UnstampedEvent {
   const order = orderSnapshotOf(row)
-  return causedBy({ entityType: 'order', entityId: row.id, version: row.version, occurredAt: order.updatedAt, order }, requestId)
+  return causedBy({ entityType: 'order', entityId: row.id, version: row.version, occurredAt: order.updatedAt, order }, cause)
 }
 
 /** Collects the events one request appends for one order; handed to the sink once the request is done. */

@@ -7,9 +7,10 @@ import {
   FINAL_STATUSES, stageMessage, type FinalStatus, type ProcessLogEntry, type RegistrationEventBody, type RegistrationSnapshot,
   type RegistrationChange, type StreamEvent
 } from '@herald/contracts'
-import { ConflictError, UnauthorizedError } from '@herald/service-kit'
+import { ConflictError, UnauthorizedError, type RequestCause } from '@herald/service-kit'
 import { registrationSnapshotOf, type RegistrationRow } from '../snapshots.js'
 import type { EventSink, GroupCommit, SetWriter } from '../unit-of-work/group-commit.js'
+import { addAppended, appendOutboxRowsCtes, appendedEventsSelect, outboxParameters, storedReceipts, type AppendedRow } from './set-writes.js'
 import { causedBy, run, type Transaction } from './transaction.js'
 
 export interface RegistrationEventResult {
@@ -47,9 +48,6 @@ const CLAIM_REGISTRATIONS = `with input as (select * from unnest($1::text[], $2:
 select locked.*, null as "claimed" from locked
 union all select null, null, null, null, null, null, null, null, null, array(select webhook_id from claim)`
 
-const STORED_RECEIPTS = `select webhook_id as "webhookId", entity_type as "entityType", entity_id as "entityId", response
-from webhook_receipts where webhook_id = any($1::text[])`
-
 const WRITE_REGISTRATIONS = `with updated as (
     update registrations r set status = u.status, stage = u.stage, message = u.message, details = u.details,
       process_log = u.process_log, version = u.version, updated_at = u.updated_at
@@ -66,18 +64,8 @@ const WRITE_REGISTRATIONS = `with updated as (
     where w.webhook_id = a.webhook_id
   ),
   released as (delete from webhook_receipts where webhook_id = any($20::text[])),
-  stamped as (
-    select nextval(pg_get_serial_sequence('outbox', 'id')) as n, e.entity_id, e.version, e.payload
-    from (select * from unnest($21::text[], $22::int[], $23::jsonb[]) with ordinality as e(entity_id, version, payload, ord) order by ord) as e
-  ),
-  appended as (
-    insert into outbox (id, entity_type, entity_id, version, payload)
-    select n, 'registration', entity_id, version, jsonb_set(payload, '{eventId}', to_jsonb(n::text)) from stamped
-    returning id, entity_id, version
-  )
-select a.id::text as "eventId", a.entity_id as "entityId", a.version,
-  array(select o.id::text from outbox o where o.entity_type = 'registration' and o.entity_id = a.entity_id and o.published_at is null order by o.id limit 16) as "waitingBefore"
-from appended a`
+  ${appendOutboxRowsCtes('registration', { ids: '$21', versions: '$22', payloads: '$23' })}
+${appendedEventsSelect('registration')}`
 
 const json = (value: unknown): string | null => value === undefined || value === null ? null : JSON.stringify(value)
 
@@ -114,7 +102,7 @@ function nextOf (current: RegistrationRow, { registrationId, body }: Registratio
 /** A result or the error of one request; errors settle only that request. */
 type Outcome = RegistrationEventResult | Error
 
-async function writeRegistrations (tx: Transaction, writes: readonly RegistrationWrite[], sink: EventSink, requestIds: ReadonlyArray<string | undefined>): Promise<Outcome[]> {
+async function writeRegistrations (tx: Transaction, writes: readonly RegistrationWrite[], sink: EventSink, causes: ReadonlyArray<RequestCause | undefined>): Promise<Outcome[]> {
   const claimed = await run<RegistrationRow & { claimed: string[] | null }>(tx, 'herald_claim_registrations', CLAIM_REGISTRATIONS,
     [writes.map((w) => w.webhookId), writes.map((w) => w.registrationId)])
   const fresh = new Set(claimed.find((row) => row.claimed !== null)?.claimed ?? [])
@@ -136,7 +124,7 @@ async function writeRegistrations (tx: Transaction, writes: readonly Registratio
         outcomes[i] = { registration: registrationSnapshotOf(row), duplicate: true }
       } else {
         current.set(row.id, next.row)
-        events.set(row.id, [...(events.get(row.id) ?? []), causedBy(next.event, requestIds[i])])
+        events.set(row.id, [...(events.get(row.id) ?? []), causedBy(next.event, causes[i])])
         recorded.push({ write, event: next.event })
         outcomes[i] = { registration: next.event.registration, duplicate: false }
       }
@@ -150,9 +138,7 @@ async function writeRegistrations (tx: Transaction, writes: readonly Registratio
   })
   // Replays: of an earlier commit (its stored answer) or of a webhook-id first claimed in this batch.
   const replays = writes.flatMap((w, i) => outcomes[i] === undefined && !answers.has(w.webhookId) && !refused.has(w.webhookId) ? [w.webhookId] : [])
-  const stored = replays.length === 0
-    ? []
-    : await run<{ webhookId: string, entityType: string, entityId: string, response: StoredRegistrationAnswer }>(tx, 'herald_stored_receipts', STORED_RECEIPTS, [replays])
+  const stored = await storedReceipts<StoredRegistrationAnswer>(tx, replays)
   for (const receipt of stored) answers.set(receipt.webhookId, { registrationId: receipt.entityType === 'registration' ? receipt.entityId : '', registration: receipt.response.registration })
   writes.forEach((write, i) => {
     if (outcomes[i] !== undefined) return
@@ -168,8 +154,7 @@ async function writeRegistrations (tx: Transaction, writes: readonly Registratio
   })
 
   const rows = [...events.keys()].map((id) => current.get(id)!)
-  const outbox = [...events.values()].flat()
-  const appended = await run<{ eventId: string, entityId: string, version: number, waitingBefore: string[] }>(tx, 'herald_write_registrations', WRITE_REGISTRATIONS, [
+  const appended = await run<AppendedRow>(tx, 'herald_write_registrations', WRITE_REGISTRATIONS, [
     rows.map((r) => r.id), rows.map((r) => r.status), rows.map((r) => r.stage), rows.map((r) => r.message), rows.map((r) => json(r.details)),
     rows.map((r) => json(r.processLog)), rows.map((r) => r.version), rows.map((r) => r.updatedAt),
     recorded.map((r) => r.event.entityId), recorded.map((r) => r.event.version), recorded.map((r) => r.write.body.type),
@@ -178,15 +163,9 @@ async function writeRegistrations (tx: Transaction, writes: readonly Registratio
     recorded.map((r) => r.write.webhookId),
     answered.map((w) => w.webhookId), answered.map((w) => JSON.stringify({ registration: answers.get(w.webhookId)!.registration } satisfies StoredRegistrationAnswer)),
     released,
-    outbox.map((e) => e.entityId), outbox.map((e) => e.version), outbox.map((e) => JSON.stringify(e))
+    ...outboxParameters(events)
   ])
-  const stamped = new Map(appended.map((a) => [`${a.entityId}\u0000${a.version}`, a]))
-  for (const [id, list] of events) {
-    sink.add({
-      events: list.map((event) => ({ ...event, eventId: stamped.get(`${id}\u0000${event.version}`)!.eventId })),
-      waitingBefore: stamped.get(`${id}\u0000${list[0]!.version}`)!.waitingBefore
-    })
-  }
+  addAppended(sink, events, appended)
   return outcomes as Outcome[]
 }
 

@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto'
 import type pg from 'pg'
 import type { StreamEvent } from '@herald/contracts'
 import { isDatabaseUnavailable } from '@herald/db'
-import { ConflictError, UnavailableError } from '@herald/service-kit'
+import { ConflictError, UnavailableError, type RequestCause } from '@herald/service-kit'
 
 /** A pooled connection inside `begin … commit`. */
 export type Transaction = pg.PoolClient
@@ -62,14 +62,6 @@ export function referenceLockKeys (names: readonly string[]): string[] {
   return keys.map(String)
 }
 
-/**
- * SQL taking the advisory locks of the bigint[] parameter `$keys`, in array order, when `condition`
- * holds. Used inside the statement that claims the request, so the claim and the locks are one round trip;
- * the rows the locks protect are read by the next statement, whose snapshot is taken after the locks.
- */
-export const lockReferencesSql = (keys: string, condition: string): string =>
-  `(select count(pg_advisory_xact_lock(k)) from unnest(${keys}::bigint[]) as k where ${condition})`
-
 export type UnstampedEvent = StreamEvent extends infer E ? E extends StreamEvent ? Omit<E, 'eventId'> : never : never
 
 /** What appending an event to the outbox answers: its id, and what of its entity was still unpublished. */
@@ -104,9 +96,9 @@ export const appendedEventColumns = (type: string, id: string): string =>
   `(select id::text from appended) as "eventId",
   array(select id::text from outbox where entity_type = ${type} and entity_id = ${id} and published_at is null order by id limit 16) as "waitingBefore"`
 
-/** The event as caused by the request `requestId` (none: as is). */
-export function causedBy<E extends UnstampedEvent> (event: E, requestId: string | undefined): E {
-  return requestId === undefined ? event : { ...event, requestId }
+/** The event as caused by the request `cause`: its id, and its trace context when traced (none: as is). */
+export function causedBy<E extends UnstampedEvent> (event: E, cause: RequestCause | undefined): E {
+  return cause === undefined ? event : { ...event, ...cause }
 }
 
 export function stampedEvent (event: UnstampedEvent, appended: AppendedEvent): StreamEvent {

@@ -3,7 +3,7 @@
 // settles only after its own batch committed, and the batch's events are handed to the relay then.
 import type pg from 'pg'
 import { isDatabaseUnavailable } from '@herald/db'
-import { currentRequestId, inRequestContext } from '@herald/service-kit'
+import { currentCause, inRequestContext, type RequestCause } from '@herald/service-kit'
 import type { CommittedEvents } from '../outbox/relay.js'
 import { ingestErrorOf, type Transaction } from '../repositories/transaction.js'
 
@@ -19,8 +19,8 @@ export interface EventSink {
  */
 export interface SetWriter<I, T> {
   readonly name: string
-  /** `requestIds[i]` is the request that submitted `inputs[i]`: the events it causes carry that id. */
-  write (tx: Transaction, inputs: readonly I[], events: EventSink, requestIds: ReadonlyArray<string | undefined>): Promise<T[]>
+  /** `causes[i]` is the request that submitted `inputs[i]`: the events it causes carry its id (and trace). */
+  write (tx: Transaction, inputs: readonly I[], events: EventSink, causes: ReadonlyArray<RequestCause | undefined>): Promise<T[]>
 }
 
 /** One request's own statements, run in the shared transaction; throwing fails only this request. */
@@ -42,8 +42,11 @@ interface Pending {
   writer?: SetWriter<unknown, unknown>
   input?: unknown
   single?: SingleWrite<unknown>
-  /** The request that queued the write: its events carry this id, whichever request started the batch. */
-  requestId: string | undefined
+  /**
+   * The request that queued the write, and its span when traced: its events carry them, whichever request
+   * started the batch (the batch runs in that request's async context).
+   */
+  cause: RequestCause | undefined
   queuedAt: number
   resolve: (value: unknown) => void
   reject: (err: unknown) => void
@@ -101,7 +104,7 @@ export class GroupCommit {
 
   #enqueue (write: Pick<Pending, 'writer' | 'input' | 'single'>): Promise<unknown> {
     return new Promise((resolve, reject) => {
-      this.#queue.push({ ...write, requestId: currentRequestId(), queuedAt: performance.now(), resolve, reject })
+      this.#queue.push({ ...write, cause: currentCause(), queuedAt: performance.now(), resolve, reject })
       this.#pump()
     })
   }
@@ -175,7 +178,7 @@ export class GroupCommit {
       for (const [writer, indexes] of groups) {
         let answers: unknown[]
         try {
-          answers = await writer.write(client, indexes.map((i) => batch[i]!.input), sink, indexes.map((i) => batch[i]!.requestId))
+          answers = await writer.write(client, indexes.map((i) => batch[i]!.input), sink, indexes.map((i) => batch[i]!.cause))
         } catch (err) {
           throw new SetFailed(indexes.map((i) => batch[i]!), err)
         }
@@ -184,9 +187,9 @@ export class GroupCommit {
       for (const [i, pending] of batch.entries()) {
         if (pending.writer !== undefined && !alone.has(pending)) continue
         try {
-          results[i] = await inRequestContext(pending.requestId, async () => pending.single !== undefined
+          results[i] = await inRequestContext(pending.cause, async () => pending.single !== undefined
             ? await pending.single(client, sink)
-            : (await pending.writer!.write(client, [pending.input], sink, [pending.requestId]))[0])
+            : (await pending.writer!.write(client, [pending.input], sink, [pending.cause]))[0])
         } catch (err) {
           throw new WriteFailed(pending, err)
         }

@@ -2,6 +2,7 @@
 import fp from 'fastify-plugin'
 import { PeriodicTask } from '@herald/service-kit'
 import { OrderWaiters } from '../../long-poll/order-waiters.js'
+import { DeliverySpans } from '../../activity/delivery-spans.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -14,6 +15,7 @@ export default fp(async (fastify) => {
   const waiters = new OrderWaiters({
     metrics: fastify.gatewayMetrics,
     readCurrent: (orderId) => fastify.statusStore.readOrderChecked(orderId),
+    spans: new DeliverySpans(fastify.tracer),
     log
   })
   fastify.decorate('orderWaiters', waiters)

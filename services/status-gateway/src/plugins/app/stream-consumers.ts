@@ -29,7 +29,7 @@ export default fp(async (fastify) => {
   const streamEvents = fastify.gatewayMetrics.streamEvents
   const dispatch = (event: StreamEvent): void => {
     streamEvents.inc({ entity_type: event.entityType })
-    if (event.entityType === 'order') fastify.orderWaiters.notify(event.order, event.occurredAt, event.requestId)
+    if (event.entityType === 'order') fastify.orderWaiters.notify(event.order, event)
     fastify.streamFanout.publish(event)
   }
 

@@ -1,6 +1,7 @@
 // Wires the SSE fan-out into the app, and the policy on losing Redis: a blip keeps the streams, an outage ends them.
 import fp from 'fastify-plugin'
 import { StreamFanout } from '../../sse/fanout.js'
+import { DeliverySpans } from '../../activity/delivery-spans.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -15,6 +16,7 @@ export default fp(async (fastify) => {
   const { config } = fastify
   const fanout = new StreamFanout({
     metrics: fastify.gatewayMetrics,
+    spans: new DeliverySpans(fastify.tracer),
     pingIntervalMs: config.SSE_PING_INTERVAL_MS,
     maxBufferBytes: config.SSE_MAX_BUFFER_BYTES,
     retryMs: config.SSE_RETRY_MS,

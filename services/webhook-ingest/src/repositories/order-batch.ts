@@ -1,0 +1,256 @@
+// Order registrations and updates, set-based per group-commit batch: a batch costs four statements, not
+// four or more per request.
+// 1. Claim every webhook-id and take the advisory locks of every order id and reference the batch names
+//    (sorted; a callback and the registration of its order share a reference lock).
+// 2. Lock the orders the fresh writes name, then 3. the callbacks parked for their references (a new
+//    snapshot each, after the locks: a callback parked meanwhile is seen, or it sees the order).
+// 4. Registration, update and parked callbacks in TypeScript over those rows, in arrival order (two
+//    writes for one order apply one after the other), then one statement writes every order's last state,
+//    the dispositions, the applied parked callbacks, review items, stored answers and outbox rows, and
+//    releases the claims of requests refused with 409 (a retry is refused again).
+import type { OrderSnapshot, OrderUpsertBody, WebhookDisposition } from '@herald/contracts'
+import { ConflictError, UnauthorizedError, type RequestCause } from '@herald/service-kit'
+import { referenceLockNames, type ProviderCallback } from '../payments/callbacks.js'
+import { judgeCallback, nextVersion, type ReviewKind } from '../payments/judge.js'
+import { isFinalPaymentStatus } from '../payments/state-machine.js'
+import { orderSnapshotOf, type OrderRow } from '../snapshots.js'
+import type { EventSink, SetWriter } from '../unit-of-work/group-commit.js'
+import { ORDER_COLUMNS, VERSIONED, orderColumns, orderEvent, referenceMatch } from './order-writes.js'
+import { addAppended, appendOutboxRowsCtes, appendedEventsSelect, columns, outboxParameters, storedReceipts, type AppendedRow } from './set-writes.js'
+import { referenceLockKeys, run, type Transaction, type UnstampedEvent } from './transaction.js'
+
+export interface OrderUpsertResult {
+  order: OrderSnapshot
+  /** True when the webhook-id was seen before: the stored answer, nothing changed. */
+  replay: boolean
+  /** Parked callbacks this registration applied, with what each did. */
+  applied: Array<{ provider: string, outcome: string, disposition: WebhookDisposition, reviewKind?: ReviewKind }>
+}
+
+export interface OrderWrite { orderId: string, body: OrderUpsertBody, webhookId: string }
+
+interface StoredOrderAnswer { order: OrderSnapshot }
+
+/** A result or the error of one request; errors settle only that request. */
+type Outcome = OrderUpsertResult | Error
+
+const CLAIM_ORDERS = `with input as (select * from unnest($1::text[], $2::text[]) with ordinality as i(webhook_id, order_id, ord)),
+  claim as (
+    insert into webhook_receipts (webhook_id, entity_type, entity_id, response)
+    select webhook_id, 'order', order_id, '{}' from input order by ord
+    on conflict do nothing
+    returning webhook_id
+  )
+select array(select webhook_id from claim) as claimed,
+  (select count(pg_advisory_xact_lock(k)) from unnest($3::bigint[]) as k) as locked`
+
+const ORDERS_BY_ID = `select ${ORDER_COLUMNS} from orders where id = any($1::text[]) order by id for update`
+
+const PARKED_FOR_REFERENCES = `select id::text, callback_id::text as "callbackId", checkout_request_id as "checkoutRequestId",
+  external_reference as "externalReference", provider_reference as "providerReference", payload
+from parked_callbacks where applied_at is null and ${referenceMatch('any($1::text[])', 'any($2::text[])', 'any($3::text[])')}
+order by id for update`
+
+/** Each order's last state: inserted when new, else its versioned columns updated (the row is locked). */
+const WRITE_ORDERS = `with written as (
+    insert into orders (${orderColumns.map(([, column]) => column.name).join(', ')})
+    select * from unnest(${orderColumns.map(([, column], i) => `$${i + 1}::${column.getSQLType()}[]`).join(', ')})
+    on conflict (id) do update set ${VERSIONED.map(([, column]) => `${column.name} = excluded.${column.name}`).join(', ')}
+  ),
+  disposed as (
+    update callbacks c set disposition = d.disposition, order_id = d.order_id
+    from unnest($${orderColumns.length + 1}::bigint[], $${orderColumns.length + 2}::text[], $${orderColumns.length + 3}::text[]) as d(id, disposition, order_id)
+    where c.id = d.id
+  ),
+  unparked as (
+    update parked_callbacks p set applied_at = now(), order_id = a.order_id
+    from unnest($${orderColumns.length + 4}::bigint[], $${orderColumns.length + 5}::text[]) as a(id, order_id)
+    where p.id = a.id
+  ),
+  reviewed as (
+    insert into review_items (order_id, kind, from_status, attempted_status, callback_id, details)
+    select * from unnest($${orderColumns.length + 6}::text[], $${orderColumns.length + 7}::text[], $${orderColumns.length + 8}::text[],
+      $${orderColumns.length + 9}::text[], $${orderColumns.length + 10}::bigint[], $${orderColumns.length + 11}::jsonb[])
+  ),
+  answered as (
+    update webhook_receipts w set response = a.response from unnest($${orderColumns.length + 12}::text[], $${orderColumns.length + 13}::jsonb[]) as a(webhook_id, response)
+    where w.webhook_id = a.webhook_id
+  ),
+  released as (delete from webhook_receipts where webhook_id = any($${orderColumns.length + 14}::text[])),
+  ${appendOutboxRowsCtes('order', { ids: `$${orderColumns.length + 15}`, versions: `$${orderColumns.length + 16}`, payloads: `$${orderColumns.length + 17}` })}
+${appendedEventsSelect('order')}`
+
+interface ParkedRow {
+  id: string
+  callbackId: string | null
+  checkoutRequestId: string | null
+  externalReference: string | null
+  providerReference: string | null
+  payload: ProviderCallback
+}
+
+const sameReference = (a: string | null, b: string | null): boolean => a !== null && a === b
+const parkedFor = (order: OrderRow, parked: ParkedRow): boolean =>
+  sameReference(parked.checkoutRequestId, order.checkoutRequestId) || sameReference(parked.externalReference, order.externalReference) ||
+  sameReference(parked.providerReference, order.providerReference)
+
+const distinct = (values: ReadonlyArray<string | null | undefined>): string[] => [...new Set(values.filter((v): v is string => v !== null && v !== undefined))]
+
+/** The order a registration creates: version 1, pending. */
+function createdOrder ({ orderId, body }: OrderWrite, now: Date): OrderRow {
+  const refs = body.references
+  return {
+    id: orderId,
+    ...fieldsOf(body),
+    externalReference: refs.externalReference ?? null,
+    checkoutRequestId: refs.checkoutRequestId ?? null,
+    merchantRequestId: refs.merchantRequestId ?? null,
+    providerReference: refs.providerReference ?? null,
+    paymentStatus: 'pending',
+    status: 'pending',
+    outcome: null,
+    resultCode: null,
+    resultDesc: null,
+    receipt: null,
+    needsReview: false,
+    version: 1,
+    createdAt: now,
+    updatedAt: now
+  }
+}
+
+const fieldsOf = (body: OrderUpsertBody) => ({
+  orderNumber: body.orderNumber,
+  totalAmount: body.totalAmount.toFixed(2),
+  currency: body.currency,
+  ticketCount: body.ticketCount,
+  customerEmail: body.customer.email,
+  customerFirstName: body.customer.firstName,
+  customerLastName: body.customer.lastName,
+  customerPhone: body.customer.phone ?? null,
+  provider: body.provider
+})
+
+/**
+ * An update of a registered order: its next version, or the same row when nothing changed. References
+ * omitted from the body are kept (never cleared by accident); once the payment is final its amount and
+ * currency can no longer change (409).
+ */
+function updatedOrder (existing: OrderRow, body: OrderUpsertBody): OrderRow {
+  const refs = body.references
+  const next = {
+    ...fieldsOf(body),
+    externalReference: refs.externalReference ?? existing.externalReference,
+    checkoutRequestId: refs.checkoutRequestId ?? existing.checkoutRequestId,
+    merchantRequestId: refs.merchantRequestId ?? existing.merchantRequestId,
+    providerReference: refs.providerReference ?? existing.providerReference
+  }
+  const changed = (Object.keys(next) as Array<keyof typeof next>).filter((key) => {
+    if (key === 'totalAmount') return Math.round(Number(next.totalAmount) * 100) !== Math.round(Number(existing.totalAmount) * 100)
+    return next[key] !== existing[key]
+  })
+  if (changed.length === 0) return existing
+  if (isFinalPaymentStatus(existing.paymentStatus as OrderSnapshot['paymentStatus']) && (changed.includes('totalAmount') || changed.includes('currency'))) {
+    throw new ConflictError(`Order ${existing.id} is ${existing.paymentStatus}: its amount and currency can no longer change`)
+  }
+  return nextVersion(existing, next)
+}
+
+async function writeOrders (tx: Transaction, writes: readonly OrderWrite[], sink: EventSink, causes: ReadonlyArray<RequestCause | undefined>): Promise<Outcome[]> {
+  const lockNames = writes.flatMap((w) => [`order:${w.orderId}`, ...referenceLockNames(w.body.references)])
+  const [claim] = await run<{ claimed: string[] }>(tx, 'herald_claim_orders', CLAIM_ORDERS,
+    [writes.map((w) => w.webhookId), writes.map((w) => w.orderId), referenceLockKeys(lockNames)])
+  const fresh = new Set(claim!.claimed)
+  const freshWrites = writes.filter((w) => fresh.has(w.webhookId))
+  const current = new Map<string, OrderRow>()
+  let parked: ParkedRow[] = []
+  if (freshWrites.length > 0) {
+    const rows = await run<OrderRow>(tx, 'herald_orders_by_id', ORDERS_BY_ID, [distinct(freshWrites.map((w) => w.orderId))])
+    for (const row of rows) current.set(row.id, row)
+    const refs = [...freshWrites.map((w) => w.body.references), ...rows]
+    const checkouts = distinct(refs.map((r) => r.checkoutRequestId))
+    const externals = distinct(refs.map((r) => r.externalReference))
+    const providers = distinct(refs.map((r) => r.providerReference))
+    if (checkouts.length + externals.length + providers.length > 0) {
+      parked = await run<ParkedRow>(tx, 'herald_parked_for_orders', PARKED_FOR_REFERENCES, [checkouts, externals, providers])
+    }
+  }
+
+  const outcomes = new Array<Outcome | undefined>(writes.length)
+  const now = new Date()
+  const events = new Map<string, UnstampedEvent[]>()
+  const inserted = new Set<string>()
+  const disposed = columns(['id', 'disposition', 'orderId'] as const)
+  const unparked = columns(['id', 'orderId'] as const)
+  const reviews = columns(['orderId', 'kind', 'from', 'attempted', 'callbackId', 'details'] as const)
+  const answers = new Map<string, { orderId: string, order: OrderSnapshot }>()
+  const refused = new Map<string, Error>()
+  const addEvent = (row: OrderRow, cause: RequestCause | undefined) => events.set(row.id, [...(events.get(row.id) ?? []), orderEvent(row, cause)])
+
+  writes.forEach((write, i) => {
+    if (!fresh.delete(write.webhookId)) return
+    const existing = current.get(write.orderId)
+    let order: OrderRow
+    try {
+      order = existing === undefined ? createdOrder(write, now) : updatedOrder(existing, write.body)
+    } catch (err) {
+      outcomes[i] = err as Error
+      refused.set(write.webhookId, err as Error)
+      return
+    }
+    if (existing === undefined) inserted.add(order.id)
+    if (order !== existing) addEvent(order, causes[i])
+    // The callbacks parked for the order's references, in arrival order.
+    const applied: OrderUpsertResult['applied'] = []
+    for (const item of parked.filter((p) => parkedFor(order, p))) {
+      const callback = item.payload
+      const verdict = judgeCallback(order, callback)
+      if (verdict.review !== undefined) {
+        const { kind, fromStatus, attemptedStatus, details } = verdict.review
+        reviews.push({ orderId: order.id, kind, from: fromStatus, attempted: attemptedStatus, callbackId: item.callbackId, details: JSON.stringify(details) })
+      }
+      if (verdict.next !== undefined) {
+        order = verdict.next
+        addEvent(order, causes[i])
+      }
+      if (item.callbackId !== null) disposed.push({ id: item.callbackId, disposition: verdict.disposition, orderId: order.id })
+      unparked.push({ id: item.id, orderId: order.id })
+      applied.push({ provider: callback.provider, outcome: callback.outcome, disposition: verdict.disposition, reviewKind: verdict.reviewKind })
+    }
+    parked = parked.filter((p) => !parkedFor(order, p))
+    current.set(order.id, order)
+    outcomes[i] = { order: orderSnapshotOf(order), replay: false, applied }
+    answers.set(write.webhookId, { orderId: order.id, order: orderSnapshotOf(order) })
+  })
+
+  // Replays: of an earlier commit (its stored answer) or of a webhook-id first claimed in this batch.
+  const replays = distinct(writes.flatMap((w, i) => outcomes[i] === undefined && !answers.has(w.webhookId) && !refused.has(w.webhookId) ? [w.webhookId] : []))
+  for (const receipt of await storedReceipts<StoredOrderAnswer>(tx, replays)) {
+    answers.set(receipt.webhookId, { orderId: receipt.entityType === 'order' ? receipt.entityId : '', order: receipt.response.order })
+  }
+  const answered = [...answers.entries()].filter(([webhookId]) => !replays.includes(webhookId))
+  writes.forEach((write, i) => {
+    if (outcomes[i] !== undefined) return
+    const answer = answers.get(write.webhookId)
+    outcomes[i] = refused.get(write.webhookId) ?? (answer === undefined || answer.orderId !== write.orderId
+      ? new UnauthorizedError('webhook-id was already used for another request')
+      : { order: answer.order, replay: true, applied: [] })
+  })
+
+  const written = [...new Set([...inserted, ...events.keys()])].map((id) => current.get(id)!)
+  if (written.length === 0 && answered.length === 0 && refused.size === 0) return outcomes as Outcome[]
+  const appended = await run<AppendedRow>(tx, 'herald_write_orders', WRITE_ORDERS, [
+    ...orderColumns.map(([key]) => written.map((row) => row[key as keyof OrderRow])),
+    disposed.id, disposed.disposition, disposed.orderId,
+    unparked.id, unparked.orderId,
+    reviews.orderId, reviews.kind, reviews.from, reviews.attempted, reviews.callbackId, reviews.details,
+    answered.map(([webhookId]) => webhookId), answered.map(([, { order }]) => JSON.stringify({ order } satisfies StoredOrderAnswer)),
+    [...refused.keys()],
+    ...outboxParameters(events)
+  ])
+  addAppended(sink, events, appended)
+  return outcomes as Outcome[]
+}
+
+/** The set writer the order repository submits registrations and updates to. */
+export const orderUpsertWriter: SetWriter<OrderWrite, Outcome> = { name: 'orders', write: writeOrders }

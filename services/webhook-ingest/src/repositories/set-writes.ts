@@ -1,0 +1,67 @@
+// What the set-based writers share: column arrays for `unnest`, the outbox rows of a whole batch in one
+// statement, handing what it stamped to the sink, and the stored answers of replayed webhook-ids.
+import type { StreamEvent } from '@herald/contracts'
+import type { EventSink } from '../unit-of-work/group-commit.js'
+import { run, type Transaction, type UnstampedEvent } from './transaction.js'
+
+/** Column arrays of one set-based statement, filled row by row. */
+export function columns<K extends string> (names: readonly K[]): Record<K, unknown[]> & { push (row: Record<K, unknown>): void } {
+  const arrays = Object.fromEntries(names.map((name) => [name, [] as unknown[]])) as Record<K, unknown[]>
+  return Object.assign(arrays, { push (row: Record<K, unknown>) { for (const name of names) arrays[name].push(row[name]) } })
+}
+
+/**
+ * CTEs appending a batch's events to the outbox, in the order given (`$ids`, `$versions`, `$payloads`
+ * are parameter placeholders of text[], int[] and jsonb[]); each event's `eventId`, inside the payload
+ * too, is its row's id. Ends the statement with `appendedEventsSelect`.
+ */
+export const appendOutboxRowsCtes = (type: 'order' | 'registration', p: { ids: string, versions: string, payloads: string }): string =>
+  `stamped as (
+    select nextval(pg_get_serial_sequence('outbox', 'id')) as n, e.entity_id, e.version, e.payload
+    from (select * from unnest(${p.ids}::text[], ${p.versions}::int[], ${p.payloads}::jsonb[]) with ordinality as e(entity_id, version, payload, ord) order by ord) as e
+  ),
+  appended as (
+    insert into outbox (id, entity_type, entity_id, version, payload)
+    select n, '${type}', entity_id, version, jsonb_set(payload, '{eventId}', to_jsonb(n::text)) from stamped
+    returning id, entity_id, version
+  )`
+
+/**
+ * The statement's answer after `appendOutboxRowsCtes`: per appended row, its id and what of its entity
+ * was still unpublished (the entities' row locks were taken by an earlier statement, so every earlier
+ * version committed is in this statement's snapshot).
+ */
+export const appendedEventsSelect = (type: 'order' | 'registration'): string =>
+  `select a.id::text as "eventId", a.entity_id as "entityId", a.version,
+  array(select o.id::text from outbox o where o.entity_type = '${type}' and o.entity_id = a.entity_id and o.published_at is null order by o.id limit 16) as "waitingBefore"
+from appended a`
+
+export interface AppendedRow { eventId: string, entityId: string, version: number, waitingBefore: string[] }
+
+/** The events of a batch in the order `appendOutboxRowsCtes` takes them: entity by entity, versions in order. */
+export const outboxParameters = (events: ReadonlyMap<string, readonly UnstampedEvent[]>): [string[], number[], string[]] => {
+  const all = [...events.values()].flat()
+  return [all.map((e) => e.entityId), all.map((e) => e.version), all.map((e) => JSON.stringify(e))]
+}
+
+/** Hands each entity's events, stamped with their outbox ids, to the sink (published after commit). */
+export function addAppended (sink: EventSink, events: ReadonlyMap<string, readonly UnstampedEvent[]>, appended: readonly AppendedRow[]): void {
+  const stamped = new Map(appended.map((a) => [`${a.entityId}\u0000${a.version}`, a]))
+  for (const [entityId, list] of events) {
+    if (list.length === 0) continue
+    sink.add({
+      events: list.map((event) => ({ ...event, eventId: stamped.get(`${entityId}\u0000${event.version}`)!.eventId }) as StreamEvent),
+      waitingBefore: stamped.get(`${entityId}\u0000${list[0]!.version}`)!.waitingBefore
+    })
+  }
+}
+
+export interface StoredReceiptRow<R> { webhookId: string, entityType: string, entityId: string, response: R }
+
+/** What earlier commits answered to these webhook-ids (replays). */
+export async function storedReceipts<R> (tx: Transaction, webhookIds: readonly string[]): Promise<Array<StoredReceiptRow<R>>> {
+  if (webhookIds.length === 0) return []
+  return await run<StoredReceiptRow<R>>(tx, 'herald_stored_receipts',
+    `select webhook_id as "webhookId", entity_type as "entityType", entity_id as "entityId", response
+    from webhook_receipts where webhook_id = any($1::text[])`, [webhookIds])
+}
