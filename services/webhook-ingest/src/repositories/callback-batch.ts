@@ -1,8 +1,10 @@
-// Provider callbacks, set-based: a batch of callbacks costs three statements, not three per callback.
-// 1. Take the advisory locks of every reference in the batch (sorted) and record the callbacks (a repeated
-//    dedupe key, in the table or earlier in the batch, records nothing: a duplicate).
-// 2. Lock every order the fresh callbacks' references match (a new snapshot, after the locks: an order
-//    being registered meanwhile is either seen here or sees the callback parked).
+// Provider callbacks, set-based: a batch of callbacks for registered orders costs two statements, not two
+// per callback.
+// 1. Record the callbacks (a repeated dedupe key, in the table or earlier in the batch, records nothing: a
+//    duplicate) and lock the orders their references match.
+// 2. Only for callbacks that matched no order: take their references' advisory locks (sorted), then look
+//    again in a new snapshot: an order being registered meanwhile is either seen now or sees the callback
+//    parked (its registration takes the same locks).
 // 3. The state machine in TypeScript over those rows in arrival order (two callbacks for one order apply
 //    one after the other), then one statement writes every order update, disposition, parked callback,
 //    review item and outbox row (`unnest` of arrays).
@@ -12,7 +14,7 @@ import { dedupeKeyOf, referenceLockNames, type ProviderCallback } from '../payme
 import { bestMatch, judgeCallback, type ReviewKind } from '../payments/judge.js'
 import type { OrderRow } from '../snapshots.js'
 import type { EventSink, SetWriter } from '../unit-of-work/group-commit.js'
-import { ORDER_COLUMNS, orderEvent, referenceMatch } from './order-writes.js'
+import { ORDER_COLUMNS, orderColumns, orderEvent, referenceMatch } from './order-writes.js'
 import { addAppended, appendOutboxRowsCtes, appendedEventsSelect, columns, outboxParameters, type AppendedRow } from './set-writes.js'
 import { referenceLockKeys, run, type Transaction, type UnstampedEvent } from './transaction.js'
 
@@ -29,16 +31,34 @@ export interface CallbackResult {
   reviewKind?: ReviewKind
 }
 
-const RECORD_CALLBACKS = `with locked as (select count(pg_advisory_xact_lock(k)) as n from unnest($9::bigint[]) as k),
-  input as (
+/**
+ * Records the batch's callbacks (a repeated dedupe key, in the table or earlier in the batch, records
+ * nothing) and locks the orders their references match in this statement's snapshot: rows of either
+ * kind, a callback's with `callbackId` set. An order found here exists; only a callback that finds
+ * none must look again under its references' locks.
+ */
+const RECORD_CALLBACKS = `with input as (
     select * from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int[], $6::text[], $7::text[], $8::jsonb[])
       with ordinality as i(provider, dedupe_key, checkout_request_id, external_reference, result_code, outcome, source_ip, payload, ord)
+  ),
+  recorded as (
+    insert into callbacks (provider, dedupe_key, checkout_request_id, external_reference, result_code, outcome, disposition, source_ip, payload)
+    select provider, dedupe_key, checkout_request_id, external_reference, result_code, outcome, 'received', source_ip, payload
+    from input order by ord
+    on conflict do nothing
+    returning id::text as "callbackId", dedupe_key as "dedupeKey"
+  ),
+  matched as (
+    select ${ORDER_COLUMNS} from orders
+    where ${referenceMatch('any($9::text[])', 'any($10::text[])', 'any($11::text[])')} and exists (select 1 from recorded)
+    order by id for update
   )
-insert into callbacks (provider, dedupe_key, checkout_request_id, external_reference, result_code, outcome, disposition, source_ip, payload)
-select provider, dedupe_key, checkout_request_id, external_reference, result_code, outcome, 'received', source_ip, payload
-from input, locked order by ord
-on conflict do nothing
-returning id::text as "callbackId", dedupe_key as "dedupeKey"`
+select "callbackId", "dedupeKey", ${orderColumns.map(([key, column]) => `null::${column.getSQLType()} as "${key}"`).join(', ')} from recorded
+union all
+select null, null, ${orderColumns.map(([key]) => `"${key}"`).join(', ')} from matched`
+
+/** Takes the references' advisory locks: the next statement's snapshot holds every order registered before. */
+const LOCK_REFERENCES = 'select count(pg_advisory_xact_lock(k)) from unnest($1::bigint[]) as k'
 
 const ORDERS_FOR_CALLBACKS = `select ${ORDER_COLUMNS} from orders
 where ${referenceMatch('any($1::text[])', 'any($2::text[])', 'any($3::text[])')}
@@ -72,7 +92,8 @@ const refsOf = (writes: readonly CallbackWrite[], key: 'checkoutRequestId' | 'ex
 
 async function writeCallbacks (tx: Transaction, writes: readonly CallbackWrite[], sink: EventSink, causes: ReadonlyArray<RequestCause | undefined>): Promise<CallbackResult[]> {
   const results: CallbackResult[] = writes.map(() => ({ disposition: 'duplicate', orderId: null }))
-  const recorded = await run<{ callbackId: string, dedupeKey: string }>(tx, 'herald_record_callbacks', RECORD_CALLBACKS, [
+  const refsOfAll = (key: 'checkoutRequestId' | 'externalReference' | 'providerReference') => refsOf(writes, key)
+  const rows = await run<OrderRow & { callbackId: string | null, dedupeKey: string | null }>(tx, 'herald_record_callbacks', RECORD_CALLBACKS, [
     writes.map((w) => w.callback.provider),
     writes.map((w) => dedupeKeyOf(w.callback)),
     writes.map((w) => w.callback.references.checkoutRequestId ?? null),
@@ -81,8 +102,10 @@ async function writeCallbacks (tx: Transaction, writes: readonly CallbackWrite[]
     writes.map((w) => w.callback.outcome),
     writes.map((w) => w.sourceIp),
     writes.map((w) => w.payload),
-    referenceLockKeys(writes.flatMap((w) => referenceLockNames(w.callback.references)))
+    refsOfAll('checkoutRequestId'), refsOfAll('externalReference'), refsOfAll('providerReference')
   ])
+  const recorded = rows.flatMap((row) => row.callbackId === null ? [] : [{ callbackId: row.callbackId, dedupeKey: row.dedupeKey! }])
+  const matched = rows.flatMap(({ callbackId, dedupeKey: _, ...order }) => callbackId === null ? [order as OrderRow] : [])
   // The first write of each recorded key is the fresh one; later ones with its key are duplicates.
   const idOfKey = new Map(recorded.map((r) => [r.dedupeKey, r.callbackId]))
   const fresh: Array<{ index: number, callbackId: string }> = []
@@ -95,12 +118,18 @@ async function writeCallbacks (tx: Transaction, writes: readonly CallbackWrite[]
   })
   if (fresh.length === 0) return results
 
-  const freshWrites = fresh.map((f) => writes[f.index]!)
-  const rows = await run<OrderRow>(tx, 'herald_orders_for_callbacks', ORDERS_FOR_CALLBACKS, [
-    refsOf(freshWrites, 'checkoutRequestId'), refsOf(freshWrites, 'externalReference'), refsOf(freshWrites, 'providerReference')
-  ])
+  // Callbacks that found no order look again under their references' locks (a new snapshot): an order
+  // registered meanwhile is seen now, or its registration sees the callback parked.
+  const unmatched = fresh.map((f) => writes[f.index]!).filter((w) => bestMatch(matched, w.callback.references) === undefined)
+  if (unmatched.length > 0) {
+    await run(tx, 'herald_lock_references', LOCK_REFERENCES, [referenceLockKeys(unmatched.flatMap((w) => referenceLockNames(w.callback.references)))])
+    const found = await run<OrderRow>(tx, 'herald_orders_for_callbacks', ORDERS_FOR_CALLBACKS, [
+      refsOf(unmatched, 'checkoutRequestId'), refsOf(unmatched, 'externalReference'), refsOf(unmatched, 'providerReference')
+    ])
+    matched.push(...found.filter((row) => !matched.some((m) => m.id === row.id)))
+  }
   /** Each order as the batch has left it so far. */
-  const current = new Map(rows.map((row) => [row.id, row]))
+  const current = new Map(matched.map((row) => [row.id, row]))
   const events = new Map<string, UnstampedEvent[]>()
   const disposed = columns(['id', 'disposition', 'orderId'] as const)
   const parked = columns(['provider', 'callbackId', 'checkout', 'external', 'provider_ref', 'payload'] as const)
