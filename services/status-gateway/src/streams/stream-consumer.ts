@@ -169,17 +169,24 @@ export class StreamConsumer {
    */
   async #read (reader: RedisClient, id: string): Promise<XReadGroupReply> {
     const { streamKey, group, consumer, count, blockMs } = this.#options
+    return await this.#guarded(reader, 'XREADGROUP', blockMs + WATCHDOG_MARGIN_MS,
+      reader.call('XREADGROUP', 'GROUP', group, consumer, 'COUNT', count, 'BLOCK', blockMs, 'STREAMS', streamKey, id) as Promise<XReadGroupReply>)
+  }
+
+  /**
+   * Waits for a command of the loop, given up at `deadlineMs`: then the connection is assumed silently
+   * dead and replaced. Every command the loop awaits goes through here (the read, and the acknowledgement
+   * after it: an XACK whose answer is lost would otherwise hold the loop for good).
+   */
+  async #guarded<T> (reader: RedisClient, command: string, deadlineMs: number, pending: Promise<T>): Promise<T> {
     const abandoned = new Promise<never>((_resolve, reject) => { this.#abandonRead = reject })
     this.#watchdog = setTimeout(() => {
-      this.#log.warn({ deadlineMs: blockMs + WATCHDOG_MARGIN_MS, status: reader.status }, 'blocking read outlived its deadline; reconnecting the reader')
-      this.#abandonRead?.(new Error(`XREADGROUP gave no answer within ${blockMs + WATCHDOG_MARGIN_MS} ms`))
+      this.#log.warn({ command, deadlineMs, status: reader.status }, 'a stream command outlived its deadline; reconnecting the reader')
+      this.#abandonRead?.(new Error(`${command} gave no answer within ${deadlineMs} ms`))
       this.#replaceReader()
-    }, blockMs + WATCHDOG_MARGIN_MS)
+    }, deadlineMs)
     try {
-      return await Promise.race([
-        reader.call('XREADGROUP', 'GROUP', group, consumer, 'COUNT', count, 'BLOCK', blockMs, 'STREAMS', streamKey, id) as Promise<XReadGroupReply>,
-        abandoned
-      ])
+      return await Promise.race([pending, abandoned])
     } finally {
       clearTimeout(this.#watchdog)
       this.#abandonRead = undefined
@@ -204,7 +211,8 @@ export class StreamConsumer {
     if (draining) this.#pendingCursor = last
     if (this.#lastId === null || compareStreamIds(last, this.#lastId) > 0) this.#lastId = last
     // The watchdog may have swapped connections meanwhile: acknowledge on the current one.
-    await (this.#reader ?? reader).xack(this.#options.streamKey, this.#options.group, ...ids)
+    const current = this.#reader ?? reader
+    await this.#guarded(current, 'XACK', WATCHDOG_MARGIN_MS, current.xack(this.#options.streamKey, this.#options.group, ...ids))
   }
 
   #sleep (ms: number): Promise<void> {
