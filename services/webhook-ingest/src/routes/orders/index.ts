@@ -8,12 +8,13 @@ import {
 } from '@herald/contracts'
 import { OutcomeConflictError, withDetails } from '@herald/service-kit'
 import { createOrderRepository, type ReportedOutcome } from '../../repositories/orders.js'
-import { requireBody, requireStandardWebhook, useRawJsonBody } from '../request-guards.js'
+import { bodyCheckedByGuard, requireBody, requireStandardWebhook, useRawJsonBody } from '../request-guards.js'
 
 const orderRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   useRawJsonBody(fastify)
   const { config } = fastify
   const repository = createOrderRepository(fastify.unitOfWork)
+  const validatorCompiler = bodyCheckedByGuard(fastify)
 
   fastify.put('/v1/orders/:orderId', {
     schema: {
@@ -22,7 +23,8 @@ const orderRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
       body: OrderUpsertBody,
       response: { 200: OrderUpsertResponse, 400: ErrorBody, 401: ErrorBody, 409: ErrorBody, 413: ErrorBody, 415: ErrorBody, 503: ErrorBody }
     },
-    preValidation: [requireStandardWebhook(fastify.standardWebhookVerifier), requireBody(validateOrderUpsert)]
+    preValidation: [requireStandardWebhook(fastify.standardWebhookVerifier), requireBody(validateOrderUpsert)],
+    validatorCompiler
   }, async (request) => {
     const { orderId } = request.params
     const result = await repository.upsertOrder(orderId, request.body, request.webhookId!)
@@ -49,7 +51,8 @@ const orderRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
       body: OrderOutcomeBody,
       response: { 200: OrderOutcomeResponse, 400: ErrorBody, 401: ErrorBody, 404: ErrorBody, 409: ErrorBody, 413: ErrorBody, 415: ErrorBody, 503: ErrorBody }
     },
-    preValidation: [requireStandardWebhook(fastify.standardWebhookVerifier), requireBody(validateOrderOutcome)]
+    preValidation: [requireStandardWebhook(fastify.standardWebhookVerifier), requireBody(validateOrderOutcome)],
+    validatorCompiler
   }, async (request) => {
     const { orderId } = request.params
     const body = request.body

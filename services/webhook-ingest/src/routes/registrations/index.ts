@@ -6,7 +6,7 @@ import {
   RegistrationStageEventBody, compileValidator
 } from '@herald/contracts'
 import { createRegistrationRepository } from '../../repositories/registrations.js'
-import { assertBody, requireStandardWebhook, useRawJsonBody } from '../request-guards.js'
+import { assertBody, bodyCheckedByGuard, requireStandardWebhook, useRawJsonBody } from '../request-guards.js'
 
 // Validated by `type` first, so a 400 names the field of the intended shape rather than a union mismatch.
 const validateFinal = compileValidator(RegistrationFinalStatusBody)
@@ -28,7 +28,8 @@ const registrationRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
     preValidation: [
       requireStandardWebhook(fastify.standardWebhookVerifier),
       async (request) => { assertBody<unknown>(isFinal(request.body) ? validateFinal : validateStage, request.body) }
-    ]
+    ],
+    validatorCompiler: bodyCheckedByGuard(fastify)
   }, async (request) => {
     const { registrationId } = request.params
     const result = await repository.recordEvent(registrationId, request.body, request.webhookId!)

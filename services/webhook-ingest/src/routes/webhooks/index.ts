@@ -10,7 +10,7 @@ import { ForbiddenError, ValidationError, commaList, refusedFor } from '@herald/
 import { SourceIpPolicy, plainAddress } from '../../auth/source-ip.js'
 import { fromDarajaStk, fromPayHeroAfrica, fromPayHeroV2, referenceLockNames, type ProviderCallback } from '../../payments/callbacks.js'
 import { createOrderRepository, type CallbackResult } from '../../repositories/orders.js'
-import { assertBody, requirePathToken, useRawJsonBody } from '../request-guards.js'
+import { assertBody, bodyCheckedByGuard, requirePathToken, useRawJsonBody } from '../request-guards.js'
 
 const WebhookTokenParams = Type.Object({ token: Type.String({ maxLength: 256 }) })
 
@@ -41,6 +41,7 @@ const webhookRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   const { config } = fastify
   const repository = createOrderRepository(fastify.unitOfWork)
   const sourceIps = new SourceIpPolicy(commaList(config.MPESA_ALLOWED_IPS))
+  const validatorCompiler = bodyCheckedByGuard(fastify)
 
   fastify.post('/webhooks/payhero/:token', {
     schema: {
@@ -53,7 +54,8 @@ const webhookRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
     // Pick the shape first so a 400 names the field of that shape, not a union mismatch.
     preValidation: async (request) => {
       assertBody<unknown>(isPayHeroV2(request.body) ? validatePayHeroV2 : validatePayHeroAfrica, request.body)
-    }
+    },
+    validatorCompiler
   }, async (request) => {
     const body = request.body
     const callback = requireReference(isPayHeroV2(body) ? fromPayHeroV2(body as PayHeroV2Callback) : fromPayHeroAfrica(body as PayHeroAfricaCallback))
@@ -75,7 +77,8 @@ const webhookRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
       },
       requirePathToken(config.MPESA_CALLBACK_TOKEN)
     ],
-    preValidation: async (request) => { assertBody(validateDarajaStk, request.body) }
+    preValidation: async (request) => { assertBody(validateDarajaStk, request.body) },
+    validatorCompiler
   }, async (request) => {
     const callback = requireReference(fromDarajaStk(request.body))
     const result = await repository.recordCallback(callback, request.body, plainAddress(request.ip))
