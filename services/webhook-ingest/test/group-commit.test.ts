@@ -7,7 +7,7 @@ import pg from 'pg'
 import { TEST_DATABASE_URL } from '@herald/service-kit/testing'
 import type { OrderEvent } from '@herald/contracts'
 import {
-  buildIngest, darajaCallback, eventually, orderBody, postCallback, putOrder, signedHeaders, streamEntries, testRedis, type IngestTestApp
+  buildIngest, darajaCallback, eventually, fixtureJson, orderBody, postCallback, putOrder, signedHeaders, streamEntries, testRedis, type IngestTestApp
 } from './helper.js'
 
 type App = IngestTestApp['app']
@@ -154,6 +154,39 @@ t.test('order registrations and updates in one batch: in arrival order, parked c
   const { rows: outbox } = await app.pgPool.query("select entity_id, version from outbox where entity_id in ('ord_new', 'ord_early') order by id")
   t.same(outbox, [{ entity_id: 'ord_new', version: 1 }, { entity_id: 'ord_new', version: 2 }, { entity_id: 'ord_early', version: 1 }, { entity_id: 'ord_early', version: 2 }])
   await eventually(async () => (await streamEntries(redis, prefix)).length === 6, 20_000, 'six stream entries')
+})
+
+t.test('parked callbacks in one batch: each order takes its own in arrival order, whichever reference matched', async (t) => {
+  const { app } = await buildIngest(t, ONE_BATCH)
+  // Parked before the batch: a cancellation matched by our reference, then a payment by CheckoutRequestID.
+  const cancelled = { ...fixtureJson('payhero-africa-success'), success: false, status: 'failed', message: 'Request cancelled by the user', external_reference: 'ext_multi', reference: 'UFD_multi', amount: 10 }
+  t.equal((await postCallback(app, 'payhero', JSON.stringify(cancelled))).statusCode, 200)
+  t.equal((await postCallback(app, 'mpesa', darajaCallback('ws_CO_multi', 0))).statusCode, 200)
+  // And one callback whose references name two orders of the batch: the first of them takes it.
+  const shared = fixtureJson('payhero-legacy-success')
+  shared.response.CheckoutRequestID = 'ws_CO_first'
+  shared.response.ExternalReference = 'ext_second'
+  t.equal((await postCallback(app, 'payhero', JSON.stringify(shared))).statusCode, 200)
+  t.equal((await app.pgPool.query('select 1 from parked_callbacks')).rows.length, 3, 'three callbacks parked')
+
+  const answers = await inOneBatch(app, 3, () => [
+    putOrder(app, 'ord_multi', orderBody({ references: { checkoutRequestId: 'ws_CO_multi', externalReference: 'ext_multi' } })),
+    putOrder(app, 'ord_first', orderBody({ references: { checkoutRequestId: 'ws_CO_first' } })),
+    putOrder(app, 'ord_second', orderBody({ references: { externalReference: 'ext_second' } }))
+  ])
+  t.same(answers.map((a) => a.statusCode), [200, 200, 200])
+  t.match(answers[0]!.json(), { order: { paymentStatus: 'cancelled', needsReview: true } },
+    'the cancellation applied first, the later payment went to review')
+  t.match(answers[1]!.json(), { order: { paymentStatus: 'completed' } })
+  t.match(answers[2]!.json(), { order: { paymentStatus: 'pending', version: 1 } }, 'a callback already taken is not applied twice')
+  const { rows } = await app.pgPool.query('select provider, disposition, order_id from callbacks order by id')
+  t.same(rows, [
+    { provider: 'payhero', disposition: 'applied', order_id: 'ord_multi' },
+    { provider: 'mpesa', disposition: 'review', order_id: 'ord_multi' },
+    { provider: 'payhero', disposition: 'applied', order_id: 'ord_first' }
+  ])
+  t.same((await app.pgPool.query('select order_id from parked_callbacks where applied_at is not null order by id')).rows,
+    [{ order_id: 'ord_multi' }, { order_id: 'ord_multi' }, { order_id: 'ord_first' }])
 })
 
 /** A TCP proxy to Postgres the test can cut: every connection dropped, new ones refused. */

@@ -89,10 +89,51 @@ interface ParkedRow {
   payload: ProviderCallback
 }
 
-const sameReference = (a: string | null, b: string | null): boolean => a !== null && a === b
-const parkedFor = (order: OrderRow, parked: ParkedRow): boolean =>
-  sameReference(parked.checkoutRequestId, order.checkoutRequestId) || sameReference(parked.externalReference, order.externalReference) ||
-  sameReference(parked.providerReference, order.providerReference)
+const PARKED_REFERENCES = ['checkoutRequestId', 'externalReference', 'providerReference'] as const
+
+/**
+ * A batch's parked callbacks, indexed once by each reference, so that picking an order's callbacks costs
+ * what it finds instead of a pass over all of them per write. A callback matches an order sharing any of
+ * the three references; each is handed out once, to the first write whose order it matches.
+ */
+class ParkedByReference {
+  readonly #rows: readonly ParkedRow[]
+  /** Per reference kind, the positions in `#rows` (arrival order) of the callbacks carrying each value. */
+  readonly #positions = PARKED_REFERENCES.map(() => new Map<string, number[]>())
+  readonly #taken = new Set<number>()
+
+  constructor (rows: readonly ParkedRow[]) {
+    this.#rows = rows
+    rows.forEach((row, position) => {
+      PARKED_REFERENCES.forEach((key, k) => {
+        const value = row[key]
+        if (value === null) return
+        const positions = this.#positions[k]!.get(value)
+        if (positions === undefined) this.#positions[k]!.set(value, [position])
+        else positions.push(position)
+      })
+    })
+  }
+
+  /** The callbacks not yet handed out that match `order`'s references, in arrival order. */
+  take (order: OrderRow): ParkedRow[] {
+    const found: number[] = []
+    PARKED_REFERENCES.forEach((key, k) => {
+      const value = order[key]
+      if (value === null) return
+      const positions = this.#positions[k]!.get(value)
+      if (positions === undefined) return
+      // Every callback listed under this value matches the order, so the list is used up here.
+      this.#positions[k]!.delete(value)
+      for (const position of positions) {
+        if (this.#taken.has(position)) continue
+        this.#taken.add(position)
+        found.push(position)
+      }
+    })
+    return found.sort((a, b) => a - b).map((position) => this.#rows[position]!)
+  }
+}
 
 const distinct = (values: ReadonlyArray<string | null | undefined>): string[] => [...new Set(values.filter((v): v is string => v !== null && v !== undefined))]
 
@@ -186,6 +227,7 @@ async function writeOrders (tx: Transaction, writes: readonly OrderWrite[], sink
   const answers = new Map<string, { orderId: string, order: OrderSnapshot }>()
   const refused = new Map<string, Error>()
   const addEvent = (row: OrderRow, cause: RequestCause | undefined) => events.set(row.id, [...(events.get(row.id) ?? []), orderEvent(row, cause)])
+  const parkedByReference = new ParkedByReference(parked)
 
   writes.forEach((write, i) => {
     if (!fresh.delete(write.webhookId)) return
@@ -202,7 +244,7 @@ async function writeOrders (tx: Transaction, writes: readonly OrderWrite[], sink
     if (order !== existing) addEvent(order, causes[i])
     // The callbacks parked for the order's references, in arrival order.
     const applied: OrderUpsertResult['applied'] = []
-    for (const item of parked.filter((p) => parkedFor(order, p))) {
+    for (const item of parkedByReference.take(order)) {
       const callback = item.payload
       const verdict = judgeCallback(order, callback)
       if (verdict.review !== undefined) {
@@ -217,7 +259,6 @@ async function writeOrders (tx: Transaction, writes: readonly OrderWrite[], sink
       unparked.push({ id: item.id, orderId: order.id })
       applied.push({ provider: callback.provider, outcome: callback.outcome, disposition: verdict.disposition, reviewKind: verdict.reviewKind })
     }
-    parked = parked.filter((p) => !parkedFor(order, p))
     current.set(order.id, order)
     outcomes[i] = { order: orderSnapshotOf(order), replay: false, applied }
     answers.set(write.webhookId, { orderId: order.id, order: orderSnapshotOf(order) })
