@@ -22,17 +22,10 @@ const EVENTS_EACH = 10
 function knownVersions (follower: SseFollower, upTo: number): { missing: number[], inOrder: boolean, conflicting: number } {
   const delivered = follower.distinct.map((update) => update.version)
   const resetTo = follower.resets.reduce((max, reset) => Math.max(max, Number(reset.data?.version ?? 0)), 0)
-  const payloads = new Map<string, string>()
-  let conflicting = 0
-  for (const update of follower.updates) {
-    const text = JSON.stringify(update.data)
-    if (payloads.has(update.id) && payloads.get(update.id) !== text) conflicting++
-    payloads.set(update.id, text)
-  }
   return {
     missing: range(upTo).filter((version) => !delivered.includes(version) && version > resetTo),
     inOrder: delivered.every((version, i) => i === 0 || version > delivered[i - 1]!),
-    conflicting
+    conflicting: follower.conflicting
   }
 }
 

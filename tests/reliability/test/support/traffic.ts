@@ -149,6 +149,18 @@ export class SseFollower {
     return this.updates.length - this.distinct.length
   }
 
+  /** Updates that repeat an id with another payload than it last came with: one id, two different events. */
+  get conflicting (): number {
+    const payloads = new Map<string, string>()
+    let conflicting = 0
+    for (const update of this.updates) {
+      const text = JSON.stringify(update.data)
+      if (payloads.has(update.id) && payloads.get(update.id) !== text) conflicting++
+      payloads.set(update.id, text)
+    }
+    return conflicting
+  }
+
   /** The highest version the client knows: from updates, or from the snapshot of a reset. */
   get version (): number {
     const fromResets = this.resets.reduce((max, r) => Math.max(max, Number(r.data?.version ?? 0)), 0)
