@@ -14,8 +14,8 @@ import { dedupeKeyOf, referenceLockNames, type ProviderCallback } from '../payme
 import { bestMatch, judgeCallback, type ReviewKind } from '../payments/judge.js'
 import type { OrderRow } from '../snapshots.js'
 import type { EventSink, SetWriter } from '../unit-of-work/group-commit.js'
-import { ORDER_COLUMNS, orderColumns, orderEvent, referenceMatch } from './order-writes.js'
-import { addAppended, appendOutboxRowsCtes, appendedEventsSelect, columns, outboxParameters, type AppendedRow } from './set-writes.js'
+import { ORDER_COLUMNS, disposedCte, orderColumns, orderEvent, referenceMatch, reviewedCte } from './order-writes.js'
+import { addAppended, appendedEventsSelect, columns, outboxCte, runSet, type AppendedRow, type SetCte } from './set-writes.js'
 import { referenceLockKeys, run, type Transaction, type UnstampedEvent } from './transaction.js'
 
 export interface CallbackWrite {
@@ -64,28 +64,27 @@ const ORDERS_FOR_CALLBACKS = `select ${ORDER_COLUMNS} from orders
 where ${referenceMatch('any($1::text[])', 'any($2::text[])', 'any($3::text[])')}
 order by id for update`
 
-const WRITE_CALLBACKS = `with advanced as (
+/** Each order's next state after the batch's callbacks (the rows are locked). */
+const advancedCte = (arrays: unknown[][]): SetCte => ({
+  arrays,
+  sql: ([id, paymentStatus, status, outcome, resultCode, resultDesc, receipt, needsReview, version, updatedAt]) => `advanced as (
     update orders o set payment_status = u.payment_status, status = u.status, outcome = u.outcome, result_code = u.result_code,
       result_desc = u.result_desc, receipt = u.receipt, needs_review = u.needs_review, version = u.version, updated_at = u.updated_at
-    from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int[], $6::text[], $7::text[], $8::boolean[], $9::int[], $10::timestamptz[])
+    from unnest(${id}::text[], ${paymentStatus}::text[], ${status}::text[], ${outcome}::text[], ${resultCode}::int[], ${resultDesc}::text[],
+      ${receipt}::text[], ${needsReview}::boolean[], ${version}::int[], ${updatedAt}::timestamptz[])
       as u(id, payment_status, status, outcome, result_code, result_desc, receipt, needs_review, version, updated_at)
     where o.id = u.id
-  ),
-  disposed as (
-    update callbacks c set disposition = d.disposition, order_id = d.order_id
-    from unnest($11::bigint[], $12::text[], $13::text[]) as d(id, disposition, order_id)
-    where c.id = d.id
-  ),
-  parked as (
+  )`
+})
+
+const parkedCte = (arrays: unknown[][]): SetCte => ({
+  arrays,
+  sql: ([provider, callbackId, checkout, external, providerRef, payload]) => `parked as (
     insert into parked_callbacks (provider, callback_id, checkout_request_id, external_reference, provider_reference, payload)
-    select * from unnest($14::text[], $15::bigint[], $16::text[], $17::text[], $18::text[], $19::jsonb[])
-  ),
-  reviewed as (
-    insert into review_items (order_id, kind, from_status, attempted_status, callback_id, details)
-    select * from unnest($20::text[], $21::text[], $22::text[], $23::text[], $24::bigint[], $25::jsonb[])
-  ),
-  ${appendOutboxRowsCtes('order', { ids: '$26', versions: '$27', payloads: '$28' })}
-${appendedEventsSelect('order')}`
+    select * from unnest(${provider}::text[], ${callbackId}::bigint[], ${checkout}::text[], ${external}::text[], ${providerRef}::text[], ${payload}::jsonb[])
+  )`
+})
+
 
 const refsOf = (writes: readonly CallbackWrite[], key: 'checkoutRequestId' | 'externalReference' | 'providerReference'): string[] =>
   [...new Set(writes.flatMap((w) => w.callback.references[key] ?? []))]
@@ -162,14 +161,14 @@ async function writeCallbacks (tx: Transaction, writes: readonly CallbackWrite[]
 
   const advanced = columns(['id', 'paymentStatus', 'status', 'outcome', 'resultCode', 'resultDesc', 'receipt', 'needsReview', 'version', 'updatedAt'] as const)
   for (const id of events.keys()) advanced.push(current.get(id)! as unknown as Record<string, unknown>)
-  const appended = await run<AppendedRow>(tx, 'herald_write_callbacks', WRITE_CALLBACKS, [
-    advanced.id, advanced.paymentStatus, advanced.status, advanced.outcome, advanced.resultCode, advanced.resultDesc, advanced.receipt,
-    advanced.needsReview, advanced.version, advanced.updatedAt,
-    disposed.id, disposed.disposition, disposed.orderId,
-    parked.provider, parked.callbackId, parked.checkout, parked.external, parked.provider_ref, parked.payload,
-    reviews.orderId, reviews.kind, reviews.from, reviews.attempted, reviews.callbackId, reviews.details,
-    ...outboxParameters(events)
-  ])
+  const appended = await runSet<AppendedRow>(tx, 'herald_write_callbacks', [
+    advancedCte([advanced.id, advanced.paymentStatus, advanced.status, advanced.outcome, advanced.resultCode, advanced.resultDesc,
+      advanced.receipt, advanced.needsReview, advanced.version, advanced.updatedAt]),
+    disposedCte([disposed.id, disposed.disposition, disposed.orderId]),
+    parkedCte([parked.provider, parked.callbackId, parked.checkout, parked.external, parked.provider_ref, parked.payload]),
+    reviewedCte([reviews.orderId, reviews.kind, reviews.from, reviews.attempted, reviews.callbackId, reviews.details]),
+    outboxCte('order', events)
+  ], appendedEventsSelect('order'))
   addAppended(sink, events, appended)
   return results
 }

@@ -9,6 +9,7 @@ import type { EventSink } from '../unit-of-work/group-commit.js'
 import { judgeCallback, type ReviewKind } from '../payments/judge.js'
 import type { ProviderCallback } from '../payments/callbacks.js'
 import { orderSnapshotOf, type OrderRow } from '../snapshots.js'
+import type { SetCte } from './set-writes.js'
 import { appendOutboxCtes, appendedEventColumns, causedBy, run, stampedEvent, type AppendedEvent, type Transaction, type UnstampedEvent } from './transaction.js'
 
 /** The orders table's columns (drizzle schema), keyed by their OrderRow property. */
@@ -84,3 +85,22 @@ export async function applyToOrder (tx: Transaction, order: OrderRow, callback: 
   }
   return { order: verdict.next ?? order, disposition: verdict.disposition, reviewKind: verdict.reviewKind }
 }
+
+/** What each recorded callback did, and to which order. */
+export const disposedCte = (arrays: unknown[][]): SetCte => ({
+  arrays,
+  sql: ([id, disposition, orderId]) => `disposed as (
+    update callbacks c set disposition = d.disposition, order_id = d.order_id
+    from unnest(${id}::bigint[], ${disposition}::text[], ${orderId}::text[]) as d(id, disposition, order_id)
+    where c.id = d.id
+  )`
+})
+
+/** Callbacks a person must look at (an amount mismatch, a regression), with why. */
+export const reviewedCte = (arrays: unknown[][]): SetCte => ({
+  arrays,
+  sql: ([orderId, kind, from, attempted, callbackId, details]) => `reviewed as (
+    insert into review_items (order_id, kind, from_status, attempted_status, callback_id, details)
+    select * from unnest(${orderId}::text[], ${kind}::text[], ${from}::text[], ${attempted}::text[], ${callbackId}::bigint[], ${details}::jsonb[])
+  )`
+})
