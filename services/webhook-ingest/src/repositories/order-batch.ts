@@ -15,7 +15,7 @@ import { judgeCallback, nextVersion, type ReviewKind } from '../payments/judge.j
 import { isFinalPaymentStatus } from '../payments/state-machine.js'
 import { orderSnapshotOf, type OrderRow } from '../snapshots.js'
 import type { EventSink, SetWriter } from '../unit-of-work/group-commit.js'
-import { ORDER_COLUMNS, VERSIONED, disposedCte, orderColumns, orderEvent, referenceMatch, reviewedCte } from './order-writes.js'
+import { ORDER_COLUMNS, VERSIONED, disposedCte, orderColumns, orderEvent, referenceStatement, reviewedCte } from './order-writes.js'
 import { addAppended, answeredCte, appendedEventsSelect, columns, outboxCte, releasedCte, runSet, storedReceipts, type AppendedRow, type SetCte } from './set-writes.js'
 import { referenceLockKeys, run, type Transaction, type UnstampedEvent } from './transaction.js'
 
@@ -46,9 +46,9 @@ select array(select webhook_id from claim) as claimed,
 
 const ORDERS_BY_ID = `select ${ORDER_COLUMNS} from orders where id = any($1::text[]) order by id for update`
 
-const PARKED_FOR_REFERENCES = `select id::text, callback_id::text as "callbackId", checkout_request_id as "checkoutRequestId",
+const parkedForReferences = (condition: string): string => `select id::text, callback_id::text as "callbackId", checkout_request_id as "checkoutRequestId",
   external_reference as "externalReference", provider_reference as "providerReference", payload
-from parked_callbacks where applied_at is null and ${referenceMatch('any($1::text[])', 'any($2::text[])', 'any($3::text[])')}
+from parked_callbacks where applied_at is null and ${condition}
 order by id for update`
 
 /** Each order's last state: inserted when new, else its versioned columns updated (the row is locked). */
@@ -161,11 +161,14 @@ async function writeOrders (tx: Transaction, writes: readonly OrderWrite[], sink
     const rows = await run<OrderRow>(tx, 'herald_orders_by_id', ORDERS_BY_ID, [distinct(freshWrites.map((w) => w.orderId))])
     for (const row of rows) current.set(row.id, row)
     const refs = [...freshWrites.map((w) => w.body.references), ...rows]
-    const checkouts = distinct(refs.map((r) => r.checkoutRequestId))
-    const externals = distinct(refs.map((r) => r.externalReference))
-    const providers = distinct(refs.map((r) => r.providerReference))
-    if (checkouts.length + externals.length + providers.length > 0) {
-      parked = await run<ParkedRow>(tx, 'herald_parked_for_orders', PARKED_FOR_REFERENCES, [checkouts, externals, providers])
+    const named = {
+      checkoutRequestId: distinct(refs.map((r) => r.checkoutRequestId)),
+      externalReference: distinct(refs.map((r) => r.externalReference)),
+      providerReference: distinct(refs.map((r) => r.providerReference))
+    }
+    if (named.checkoutRequestId.length + named.externalReference.length + named.providerReference.length > 0) {
+      const statement = referenceStatement('herald_parked_for_orders', parkedForReferences, named, 1)
+      parked = await run<ParkedRow>(tx, statement.name, statement.text, statement.values)
     }
   }
 

@@ -18,9 +18,31 @@ export const orderColumns = Object.entries(getTableColumns(orders))
 /** The select list of a whole order row, each column under its schema property name. */
 export const ORDER_COLUMNS = orderColumns.map(([key, column]) => `${column.name} as "${key}"`).join(', ')
 
-/** Rows matching any of the three references: each placeholder may be a scalar or `any(array)`. */
-export const referenceMatch = (checkout: string, external: string, provider: string): string =>
-  `(checkout_request_id = ${checkout} or external_reference = ${external} or provider_reference = ${provider})`
+const REFERENCE_COLUMNS = { checkoutRequestId: 'checkout_request_id', externalReference: 'external_reference', providerReference: 'provider_reference' } as const
+
+/** References of each kind a batch names. */
+export type ReferenceArrays = Record<keyof typeof REFERENCE_COLUMNS, string[]>
+
+/** A statement of a batch naming references, one variant per combination of kinds named. */
+export interface ReferenceStatement { name: string, text: string, values: string[][] }
+
+/**
+ * `build` given the condition matching any of the references of `refs`, over `any` of each named kind's
+ * array (placeholders from `$first`), with those arrays. A kind nobody names is left out: Postgres then
+ * plans one index scan per kind named, not three (an M-PESA callback names only its checkout request).
+ */
+export function referenceStatement (name: string, build: (condition: string) => string, refs: ReferenceArrays, first: number): ReferenceStatement {
+  const kinds = (Object.keys(REFERENCE_COLUMNS) as Array<keyof ReferenceArrays>).filter((kind) => refs[kind].length > 0)
+  const key = `${name}_${kinds.map((kind) => kind[0]).join('') || 'none'}`
+  let text = referenceStatements.get(key)
+  if (text === undefined) {
+    text = build(kinds.length === 0 ? 'false' : `(${kinds.map((kind, i) => `${REFERENCE_COLUMNS[kind]} = any($${first + i}::text[])`).join(' or ')})`)
+    referenceStatements.set(key, text)
+  }
+  return { name: key, text, values: kinds.map((kind) => refs[kind]) }
+}
+
+const referenceStatements = new Map<string, string>()
 
 export const ORDER_FOR_UPDATE = `select ${ORDER_COLUMNS} from orders where id = $1 for update`
 
