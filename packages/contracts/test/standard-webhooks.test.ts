@@ -12,7 +12,7 @@ t.test('signs what the standardwebhooks package signs, and accepts what it signs
   t.equal(signWebhook(webhookSecretKey(secret), 'msg_1', now, body), new Webhook(secret).sign('msg_1', at, body))
   const headers = { 'webhook-id': 'msg_2', 'webhook-timestamp': String(now), 'webhook-signature': new Webhook(secret).sign('msg_2', at, body) }
   t.same(checkWebhook([webhookSecretKey(secret)], 'msg_2', String(now), headers['webhook-signature'], body, now), { ok: true })
-  t.equal(webhookSecretKey(secret.slice('whsec_'.length)).length, webhookSecretKey(secret).length, 'the prefix is optional')
+  t.equal(webhookSecretKey(secret.slice('whsec_'.length)).export().length, webhookSecretKey(secret).export().length, 'the prefix is optional')
 })
 
 t.test('refuses a wrong key, a changed body, a stale or future timestamp and malformed headers', async (t) => {

@@ -17,6 +17,12 @@ export interface DatabaseOptions {
    */
   queryTimeoutMillis?: number
   applicationName?: string
+  /**
+   * Commits do not wait for their WAL flush (`synchronous_commit = off`): only for a pool whose writes may
+   * be lost in a Postgres crash without harm, as the outbox relay's published marks (a lost mark means
+   * the row is published again, which the stream answers as a duplicate).
+   */
+  asynchronousCommit?: boolean
 }
 
 const QUERY_READ_TIMEOUT = 'Query read timeout'
@@ -75,7 +81,12 @@ export function createDatabase (options: DatabaseOptions): DatabaseHandle {
   // listens for 'error' on idle clients only; a checked-out client (inside a transaction) would emit an
   // unhandled 'error'. The query in flight still rejects, so its caller answers 503.
   pool.on('error', () => {})
-  pool.on('connect', (client) => { client.on('error', () => {}) })
+  pool.on('connect', (client) => {
+    client.on('error', () => {})
+    // Queued before any query of the pool's: the first one runs after it. A connection string's own
+    // `options` would override a startup option, so it is a SET.
+    if (options.asynchronousCommit === true) client.query('set synchronous_commit = off').catch(() => {})
+  })
   const db = drizzle(pool, { schema })
   let closed = false
   return {

@@ -1,5 +1,6 @@
 // Internal producers sign per Standard Webhooks (HMAC-SHA256 over id.timestamp.body, whsec_ secrets);
 // @herald/producer is the signing side.
+import type { KeyObject } from 'node:crypto'
 import { checkWebhook, webhookSecretKey } from '@herald/contracts/standard-webhooks'
 
 // A type alias, not an interface: it must fit where headers are a string record.
@@ -23,7 +24,7 @@ const REASONS = {
  * producers, then remove the old one. A timestamp more than 5 minutes from now is refused.
  */
 export class StandardWebhookVerifier {
-  readonly #keys: Buffer[]
+  readonly #keys: KeyObject[]
 
   constructor (secrets: readonly string[]) {
     if (secrets.length === 0) throw new Error('INTERNAL_WEBHOOK_SECRETS: at least one secret is required')

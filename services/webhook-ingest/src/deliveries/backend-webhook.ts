@@ -1,4 +1,5 @@
 // Outbound back-end webhooks: the body built from an outbox event, signed per Standard Webhooks, sent.
+import type { KeyObject } from 'node:crypto'
 import { ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Span, type Tracer } from '@opentelemetry/api'
 import { signWebhook, webhookSecretKey } from '@herald/contracts/standard-webhooks'
 import type { BackendEventType, BackendWebhookBody, StreamEvent } from '@herald/contracts'
@@ -28,7 +29,7 @@ const MAX_ERROR_TEXT = 200
  * `standardwebhooks` package is the reference implementation the ingest already verifies with.
  */
 export class BackendWebhookSender {
-  readonly #keys: Buffer[]
+  readonly #keys: KeyObject[]
   readonly #timeoutMs: number
   readonly #tracer: Tracer | undefined
 

@@ -30,7 +30,10 @@ export default fp<OutboxRelayPluginOptions>(async (fastify, opts) => {
     schema: opts.database.schema,
     max: RELAY_POOL_MAX,
     connectionTimeoutMillis: 2000,
-    applicationName: 'herald-outbox-relay'
+    applicationName: 'herald-outbox-relay',
+    // The relay writes only published marks: a mark lost in a crash publishes its row again, a duplicate
+    // the stream ignores. Not waiting for their WAL flush halves the flushes per commit under load.
+    asynchronousCommit: true
   })
   const relay = new OutboxRelay({
     pool: database.pool,

@@ -14,8 +14,8 @@ import { dedupeKeyOf, referenceLockNames, type ProviderCallback } from '../payme
 import { bestMatch, judgeCallback, type ReviewKind } from '../payments/judge.js'
 import type { OrderRow } from '../snapshots.js'
 import type { EventSink, SetWriter } from '../unit-of-work/group-commit.js'
-import { ORDER_COLUMNS, orderColumns, orderEvent, referenceMatch } from './order-writes.js'
-import { addAppended, appendOutboxRowsCtes, appendedEventsSelect, columns, outboxParameters, type AppendedRow } from './set-writes.js'
+import { ORDER_COLUMNS, disposedCte, orderColumns, orderEvent, referenceStatement, reviewedCte, type ReferenceArrays } from './order-writes.js'
+import { addAppended, appendedEventsSelect, columns, outboxCte, runSet, type AppendedRow, type SetCte } from './set-writes.js'
 import { referenceLockKeys, run, type Transaction, type UnstampedEvent } from './transaction.js'
 
 export interface CallbackWrite {
@@ -37,7 +37,7 @@ export interface CallbackResult {
  * kind, a callback's with `callbackId` set. An order found here exists; only a callback that finds
  * none must look again under its references' locks.
  */
-const RECORD_CALLBACKS = `with input as (
+const recordCallbacks = (condition: string): string => `with input as (
     select * from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int[], $6::text[], $7::text[], $8::jsonb[])
       with ordinality as i(provider, dedupe_key, checkout_request_id, external_reference, result_code, outcome, source_ip, payload, ord)
   ),
@@ -50,7 +50,7 @@ const RECORD_CALLBACKS = `with input as (
   ),
   matched as (
     select ${ORDER_COLUMNS} from orders
-    where ${referenceMatch('any($9::text[])', 'any($10::text[])', 'any($11::text[])')} and exists (select 1 from recorded)
+    where ${condition} and exists (select 1 from recorded)
     order by id for update
   )
 select "callbackId", "dedupeKey", ${orderColumns.map(([key, column]) => `null::${column.getSQLType()} as "${key}"`).join(', ')} from recorded
@@ -60,40 +60,39 @@ select null, null, ${orderColumns.map(([key]) => `"${key}"`).join(', ')} from ma
 /** Takes the references' advisory locks: the next statement's snapshot holds every order registered before. */
 const LOCK_REFERENCES = 'select count(pg_advisory_xact_lock(k)) from unnest($1::bigint[]) as k'
 
-const ORDERS_FOR_CALLBACKS = `select ${ORDER_COLUMNS} from orders
-where ${referenceMatch('any($1::text[])', 'any($2::text[])', 'any($3::text[])')}
-order by id for update`
+const ordersForCallbacks = (condition: string): string => `select ${ORDER_COLUMNS} from orders where ${condition} order by id for update`
 
-const WRITE_CALLBACKS = `with advanced as (
+/** Each order's next state after the batch's callbacks (the rows are locked). */
+const advancedCte = (arrays: unknown[][]): SetCte => ({
+  arrays,
+  sql: ([id, paymentStatus, status, outcome, resultCode, resultDesc, receipt, needsReview, version, updatedAt]) => `advanced as (
     update orders o set payment_status = u.payment_status, status = u.status, outcome = u.outcome, result_code = u.result_code,
       result_desc = u.result_desc, receipt = u.receipt, needs_review = u.needs_review, version = u.version, updated_at = u.updated_at
-    from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int[], $6::text[], $7::text[], $8::boolean[], $9::int[], $10::timestamptz[])
+    from unnest(${id}::text[], ${paymentStatus}::text[], ${status}::text[], ${outcome}::text[], ${resultCode}::int[], ${resultDesc}::text[],
+      ${receipt}::text[], ${needsReview}::boolean[], ${version}::int[], ${updatedAt}::timestamptz[])
       as u(id, payment_status, status, outcome, result_code, result_desc, receipt, needs_review, version, updated_at)
     where o.id = u.id
-  ),
-  disposed as (
-    update callbacks c set disposition = d.disposition, order_id = d.order_id
-    from unnest($11::bigint[], $12::text[], $13::text[]) as d(id, disposition, order_id)
-    where c.id = d.id
-  ),
-  parked as (
-    insert into parked_callbacks (provider, callback_id, checkout_request_id, external_reference, provider_reference, payload)
-    select * from unnest($14::text[], $15::bigint[], $16::text[], $17::text[], $18::text[], $19::jsonb[])
-  ),
-  reviewed as (
-    insert into review_items (order_id, kind, from_status, attempted_status, callback_id, details)
-    select * from unnest($20::text[], $21::text[], $22::text[], $23::text[], $24::bigint[], $25::jsonb[])
-  ),
-  ${appendOutboxRowsCtes('order', { ids: '$26', versions: '$27', payloads: '$28' })}
-${appendedEventsSelect('order')}`
+  )`
+})
 
-const refsOf = (writes: readonly CallbackWrite[], key: 'checkoutRequestId' | 'externalReference' | 'providerReference'): string[] =>
-  [...new Set(writes.flatMap((w) => w.callback.references[key] ?? []))]
+const parkedCte = (arrays: unknown[][]): SetCte => ({
+  arrays,
+  sql: ([provider, callbackId, checkout, external, providerRef, payload]) => `parked as (
+    insert into parked_callbacks (provider, callback_id, checkout_request_id, external_reference, provider_reference, payload)
+    select * from unnest(${provider}::text[], ${callbackId}::bigint[], ${checkout}::text[], ${external}::text[], ${providerRef}::text[], ${payload}::jsonb[])
+  )`
+})
+
+
+const referencesOf = (writes: readonly CallbackWrite[]): ReferenceArrays => {
+  const refsOf = (key: keyof ReferenceArrays) => [...new Set(writes.flatMap((w) => w.callback.references[key] ?? []))]
+  return { checkoutRequestId: refsOf('checkoutRequestId'), externalReference: refsOf('externalReference'), providerReference: refsOf('providerReference') }
+}
 
 async function writeCallbacks (tx: Transaction, writes: readonly CallbackWrite[], sink: EventSink, causes: ReadonlyArray<RequestCause | undefined>): Promise<CallbackResult[]> {
   const results: CallbackResult[] = writes.map(() => ({ disposition: 'duplicate', orderId: null }))
-  const refsOfAll = (key: 'checkoutRequestId' | 'externalReference' | 'providerReference') => refsOf(writes, key)
-  const rows = await run<OrderRow & { callbackId: string | null, dedupeKey: string | null }>(tx, 'herald_record_callbacks', RECORD_CALLBACKS, [
+  const record = referenceStatement('herald_record_callbacks', recordCallbacks, referencesOf(writes), 9)
+  const rows = await run<OrderRow & { callbackId: string | null, dedupeKey: string | null }>(tx, record.name, record.text, [
     writes.map((w) => w.callback.provider),
     writes.map((w) => dedupeKeyOf(w.callback)),
     writes.map((w) => w.callback.references.checkoutRequestId ?? null),
@@ -102,7 +101,7 @@ async function writeCallbacks (tx: Transaction, writes: readonly CallbackWrite[]
     writes.map((w) => w.callback.outcome),
     writes.map((w) => w.sourceIp),
     writes.map((w) => w.payload),
-    refsOfAll('checkoutRequestId'), refsOfAll('externalReference'), refsOfAll('providerReference')
+    ...record.values
   ])
   const recorded = rows.flatMap((row) => row.callbackId === null ? [] : [{ callbackId: row.callbackId, dedupeKey: row.dedupeKey! }])
   const matched = rows.flatMap(({ callbackId, dedupeKey: _, ...order }) => callbackId === null ? [order as OrderRow] : [])
@@ -123,9 +122,8 @@ async function writeCallbacks (tx: Transaction, writes: readonly CallbackWrite[]
   const unmatched = fresh.map((f) => writes[f.index]!).filter((w) => bestMatch(matched, w.callback.references) === undefined)
   if (unmatched.length > 0) {
     await run(tx, 'herald_lock_references', LOCK_REFERENCES, [referenceLockKeys(unmatched.flatMap((w) => referenceLockNames(w.callback.references)))])
-    const found = await run<OrderRow>(tx, 'herald_orders_for_callbacks', ORDERS_FOR_CALLBACKS, [
-      refsOf(unmatched, 'checkoutRequestId'), refsOf(unmatched, 'externalReference'), refsOf(unmatched, 'providerReference')
-    ])
+    const again = referenceStatement('herald_orders_for_callbacks', ordersForCallbacks, referencesOf(unmatched), 1)
+    const found = await run<OrderRow>(tx, again.name, again.text, again.values)
     matched.push(...found.filter((row) => !matched.some((m) => m.id === row.id)))
   }
   /** Each order as the batch has left it so far. */
@@ -162,14 +160,14 @@ async function writeCallbacks (tx: Transaction, writes: readonly CallbackWrite[]
 
   const advanced = columns(['id', 'paymentStatus', 'status', 'outcome', 'resultCode', 'resultDesc', 'receipt', 'needsReview', 'version', 'updatedAt'] as const)
   for (const id of events.keys()) advanced.push(current.get(id)! as unknown as Record<string, unknown>)
-  const appended = await run<AppendedRow>(tx, 'herald_write_callbacks', WRITE_CALLBACKS, [
-    advanced.id, advanced.paymentStatus, advanced.status, advanced.outcome, advanced.resultCode, advanced.resultDesc, advanced.receipt,
-    advanced.needsReview, advanced.version, advanced.updatedAt,
-    disposed.id, disposed.disposition, disposed.orderId,
-    parked.provider, parked.callbackId, parked.checkout, parked.external, parked.provider_ref, parked.payload,
-    reviews.orderId, reviews.kind, reviews.from, reviews.attempted, reviews.callbackId, reviews.details,
-    ...outboxParameters(events)
-  ])
+  const appended = await runSet<AppendedRow>(tx, 'herald_write_callbacks', [
+    advancedCte([advanced.id, advanced.paymentStatus, advanced.status, advanced.outcome, advanced.resultCode, advanced.resultDesc,
+      advanced.receipt, advanced.needsReview, advanced.version, advanced.updatedAt]),
+    disposedCte([disposed.id, disposed.disposition, disposed.orderId]),
+    parkedCte([parked.provider, parked.callbackId, parked.checkout, parked.external, parked.provider_ref, parked.payload]),
+    reviewedCte([reviews.orderId, reviews.kind, reviews.from, reviews.attempted, reviews.callbackId, reviews.details]),
+    outboxCte('order', events)
+  ], appendedEventsSelect('order'))
   addAppended(sink, events, appended)
   return results
 }

@@ -15,8 +15,8 @@ import { judgeCallback, nextVersion, type ReviewKind } from '../payments/judge.j
 import { isFinalPaymentStatus } from '../payments/state-machine.js'
 import { orderSnapshotOf, type OrderRow } from '../snapshots.js'
 import type { EventSink, SetWriter } from '../unit-of-work/group-commit.js'
-import { ORDER_COLUMNS, VERSIONED, orderColumns, orderEvent, referenceMatch } from './order-writes.js'
-import { addAppended, appendOutboxRowsCtes, appendedEventsSelect, columns, outboxParameters, storedReceipts, type AppendedRow } from './set-writes.js'
+import { ORDER_COLUMNS, VERSIONED, disposedCte, orderColumns, orderEvent, referenceStatement, reviewedCte } from './order-writes.js'
+import { addAppended, answeredCte, appendedEventsSelect, columns, outboxCte, releasedCte, runSet, storedReceipts, type AppendedRow, type SetCte } from './set-writes.js'
 import { referenceLockKeys, run, type Transaction, type UnstampedEvent } from './transaction.js'
 
 export interface OrderUpsertResult {
@@ -46,39 +46,32 @@ select array(select webhook_id from claim) as claimed,
 
 const ORDERS_BY_ID = `select ${ORDER_COLUMNS} from orders where id = any($1::text[]) order by id for update`
 
-const PARKED_FOR_REFERENCES = `select id::text, callback_id::text as "callbackId", checkout_request_id as "checkoutRequestId",
+const parkedForReferences = (condition: string): string => `select id::text, callback_id::text as "callbackId", checkout_request_id as "checkoutRequestId",
   external_reference as "externalReference", provider_reference as "providerReference", payload
-from parked_callbacks where applied_at is null and ${referenceMatch('any($1::text[])', 'any($2::text[])', 'any($3::text[])')}
+from parked_callbacks where applied_at is null and ${condition}
 order by id for update`
 
 /** Each order's last state: inserted when new, else its versioned columns updated (the row is locked). */
-const WRITE_ORDERS = `with written as (
+/** Each order's last state: inserted when new, else its versioned columns updated (the row is locked). */
+const writtenCte = (arrays: unknown[][]): SetCte => ({
+  arrays,
+  sql: (p) => `written as (
     insert into orders (${orderColumns.map(([, column]) => column.name).join(', ')})
-    select * from unnest(${orderColumns.map(([, column], i) => `$${i + 1}::${column.getSQLType()}[]`).join(', ')})
+    select * from unnest(${orderColumns.map(([, column], i) => `${p[i]}::${column.getSQLType()}[]`).join(', ')})
     on conflict (id) do update set ${VERSIONED.map(([, column]) => `${column.name} = excluded.${column.name}`).join(', ')}
-  ),
-  disposed as (
-    update callbacks c set disposition = d.disposition, order_id = d.order_id
-    from unnest($${orderColumns.length + 1}::bigint[], $${orderColumns.length + 2}::text[], $${orderColumns.length + 3}::text[]) as d(id, disposition, order_id)
-    where c.id = d.id
-  ),
-  unparked as (
+  )`
+})
+
+/** Parked callbacks a registration applied. */
+const unparkedCte = (arrays: unknown[][]): SetCte => ({
+  arrays,
+  sql: ([id, orderId]) => `unparked as (
     update parked_callbacks p set applied_at = now(), order_id = a.order_id
-    from unnest($${orderColumns.length + 4}::bigint[], $${orderColumns.length + 5}::text[]) as a(id, order_id)
+    from unnest(${id}::bigint[], ${orderId}::text[]) as a(id, order_id)
     where p.id = a.id
-  ),
-  reviewed as (
-    insert into review_items (order_id, kind, from_status, attempted_status, callback_id, details)
-    select * from unnest($${orderColumns.length + 6}::text[], $${orderColumns.length + 7}::text[], $${orderColumns.length + 8}::text[],
-      $${orderColumns.length + 9}::text[], $${orderColumns.length + 10}::bigint[], $${orderColumns.length + 11}::jsonb[])
-  ),
-  answered as (
-    update webhook_receipts w set response = a.response from unnest($${orderColumns.length + 12}::text[], $${orderColumns.length + 13}::jsonb[]) as a(webhook_id, response)
-    where w.webhook_id = a.webhook_id
-  ),
-  released as (delete from webhook_receipts where webhook_id = any($${orderColumns.length + 14}::text[])),
-  ${appendOutboxRowsCtes('order', { ids: `$${orderColumns.length + 15}`, versions: `$${orderColumns.length + 16}`, payloads: `$${orderColumns.length + 17}` })}
-${appendedEventsSelect('order')}`
+  )`
+})
+
 
 interface ParkedRow {
   id: string
@@ -209,11 +202,14 @@ async function writeOrders (tx: Transaction, writes: readonly OrderWrite[], sink
     const rows = await run<OrderRow>(tx, 'herald_orders_by_id', ORDERS_BY_ID, [distinct(freshWrites.map((w) => w.orderId))])
     for (const row of rows) current.set(row.id, row)
     const refs = [...freshWrites.map((w) => w.body.references), ...rows]
-    const checkouts = distinct(refs.map((r) => r.checkoutRequestId))
-    const externals = distinct(refs.map((r) => r.externalReference))
-    const providers = distinct(refs.map((r) => r.providerReference))
-    if (checkouts.length + externals.length + providers.length > 0) {
-      parked = await run<ParkedRow>(tx, 'herald_parked_for_orders', PARKED_FOR_REFERENCES, [checkouts, externals, providers])
+    const named = {
+      checkoutRequestId: distinct(refs.map((r) => r.checkoutRequestId)),
+      externalReference: distinct(refs.map((r) => r.externalReference)),
+      providerReference: distinct(refs.map((r) => r.providerReference))
+    }
+    if (named.checkoutRequestId.length + named.externalReference.length + named.providerReference.length > 0) {
+      const statement = referenceStatement('herald_parked_for_orders', parkedForReferences, named, 1)
+      parked = await run<ParkedRow>(tx, statement.name, statement.text, statement.values)
     }
   }
 
@@ -280,15 +276,15 @@ async function writeOrders (tx: Transaction, writes: readonly OrderWrite[], sink
 
   const written = [...new Set([...inserted, ...events.keys()])].map((id) => current.get(id)!)
   if (written.length === 0 && answered.length === 0 && refused.size === 0) return outcomes as Outcome[]
-  const appended = await run<AppendedRow>(tx, 'herald_write_orders', WRITE_ORDERS, [
-    ...orderColumns.map(([key]) => written.map((row) => row[key as keyof OrderRow])),
-    disposed.id, disposed.disposition, disposed.orderId,
-    unparked.id, unparked.orderId,
-    reviews.orderId, reviews.kind, reviews.from, reviews.attempted, reviews.callbackId, reviews.details,
-    answered.map(([webhookId]) => webhookId), answered.map(([, { order }]) => JSON.stringify({ order } satisfies StoredOrderAnswer)),
-    [...refused.keys()],
-    ...outboxParameters(events)
-  ])
+  const appended = await runSet<AppendedRow>(tx, 'herald_write_orders', [
+    writtenCte(orderColumns.map(([key]) => written.map((row) => row[key as keyof OrderRow]))),
+    disposedCte([disposed.id, disposed.disposition, disposed.orderId]),
+    unparkedCte([unparked.id, unparked.orderId]),
+    reviewedCte([reviews.orderId, reviews.kind, reviews.from, reviews.attempted, reviews.callbackId, reviews.details]),
+    answeredCte([answered.map(([webhookId]) => webhookId), answered.map(([, { order }]) => JSON.stringify({ order } satisfies StoredOrderAnswer))]),
+    releasedCte([...refused.keys()]),
+    outboxCte('order', events)
+  ], appendedEventsSelect('order'))
   addAppended(sink, events, appended)
   return outcomes as Outcome[]
 }

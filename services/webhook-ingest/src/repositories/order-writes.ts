@@ -9,6 +9,7 @@ import type { EventSink } from '../unit-of-work/group-commit.js'
 import { judgeCallback, type ReviewKind } from '../payments/judge.js'
 import type { ProviderCallback } from '../payments/callbacks.js'
 import { orderSnapshotOf, type OrderRow } from '../snapshots.js'
+import type { SetCte } from './set-writes.js'
 import { appendOutboxCtes, appendedEventColumns, causedBy, run, stampedEvent, type AppendedEvent, type Transaction, type UnstampedEvent } from './transaction.js'
 
 /** The orders table's columns (drizzle schema), keyed by their OrderRow property. */
@@ -17,9 +18,31 @@ export const orderColumns = Object.entries(getTableColumns(orders))
 /** The select list of a whole order row, each column under its schema property name. */
 export const ORDER_COLUMNS = orderColumns.map(([key, column]) => `${column.name} as "${key}"`).join(', ')
 
-/** Rows matching any of the three references: each placeholder may be a scalar or `any(array)`. */
-export const referenceMatch = (checkout: string, external: string, provider: string): string =>
-  `(checkout_request_id = ${checkout} or external_reference = ${external} or provider_reference = ${provider})`
+const REFERENCE_COLUMNS = { checkoutRequestId: 'checkout_request_id', externalReference: 'external_reference', providerReference: 'provider_reference' } as const
+
+/** References of each kind a batch names. */
+export type ReferenceArrays = Record<keyof typeof REFERENCE_COLUMNS, string[]>
+
+/** A statement of a batch naming references, one variant per combination of kinds named. */
+export interface ReferenceStatement { name: string, text: string, values: string[][] }
+
+/**
+ * `build` given the condition matching any of the references of `refs`, over `any` of each named kind's
+ * array (placeholders from `$first`), with those arrays. A kind nobody names is left out: Postgres then
+ * plans one index scan per kind named, not three (an M-PESA callback names only its checkout request).
+ */
+export function referenceStatement (name: string, build: (condition: string) => string, refs: ReferenceArrays, first: number): ReferenceStatement {
+  const kinds = (Object.keys(REFERENCE_COLUMNS) as Array<keyof ReferenceArrays>).filter((kind) => refs[kind].length > 0)
+  const key = `${name}_${kinds.map((kind) => kind[0]).join('') || 'none'}`
+  let text = referenceStatements.get(key)
+  if (text === undefined) {
+    text = build(kinds.length === 0 ? 'false' : `(${kinds.map((kind, i) => `${REFERENCE_COLUMNS[kind]} = any($${first + i}::text[])`).join(' or ')})`)
+    referenceStatements.set(key, text)
+  }
+  return { name: key, text, values: kinds.map((kind) => refs[kind]) }
+}
+
+const referenceStatements = new Map<string, string>()
 
 export const ORDER_FOR_UPDATE = `select ${ORDER_COLUMNS} from orders where id = $1 for update`
 
@@ -84,3 +107,22 @@ export async function applyToOrder (tx: Transaction, order: OrderRow, callback: 
   }
   return { order: verdict.next ?? order, disposition: verdict.disposition, reviewKind: verdict.reviewKind }
 }
+
+/** What each recorded callback did, and to which order. */
+export const disposedCte = (arrays: unknown[][]): SetCte => ({
+  arrays,
+  sql: ([id, disposition, orderId]) => `disposed as (
+    update callbacks c set disposition = d.disposition, order_id = d.order_id
+    from unnest(${id}::bigint[], ${disposition}::text[], ${orderId}::text[]) as d(id, disposition, order_id)
+    where c.id = d.id
+  )`
+})
+
+/** Callbacks a person must look at (an amount mismatch, a regression), with why. */
+export const reviewedCte = (arrays: unknown[][]): SetCte => ({
+  arrays,
+  sql: ([orderId, kind, from, attempted, callbackId, details]) => `reviewed as (
+    insert into review_items (order_id, kind, from_status, attempted_status, callback_id, details)
+    select * from unnest(${orderId}::text[], ${kind}::text[], ${from}::text[], ${attempted}::text[], ${callbackId}::bigint[], ${details}::jsonb[])
+  )`
+})

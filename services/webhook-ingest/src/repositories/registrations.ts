@@ -10,7 +10,7 @@ import {
 import { ConflictError, UnauthorizedError, type RequestCause } from '@herald/service-kit'
 import { registrationSnapshotOf, type RegistrationRow } from '../snapshots.js'
 import type { EventSink, GroupCommit, SetWriter } from '../unit-of-work/group-commit.js'
-import { addAppended, appendOutboxRowsCtes, appendedEventsSelect, outboxParameters, storedReceipts, type AppendedRow } from './set-writes.js'
+import { addAppended, answeredCte, appendedEventsSelect, outboxCte, releasedCte, runSet, storedReceipts, type AppendedRow, type SetCte } from './set-writes.js'
 import { causedBy, run, type Transaction } from './transaction.js'
 
 export interface RegistrationEventResult {
@@ -48,24 +48,28 @@ const CLAIM_REGISTRATIONS = `with input as (select * from unnest($1::text[], $2:
 select locked.*, null as "claimed" from locked
 union all select null, null, null, null, null, null, null, null, null, array(select webhook_id from claim)`
 
-const WRITE_REGISTRATIONS = `with updated as (
+/** Each registration's last state (the rows are locked). */
+const updatedCte = (arrays: unknown[][]): SetCte => ({
+  arrays,
+  sql: ([id, status, stage, message, details, processLog, version, updatedAt]) => `updated as (
     update registrations r set status = u.status, stage = u.stage, message = u.message, details = u.details,
       process_log = u.process_log, version = u.version, updated_at = u.updated_at
-    from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::jsonb[], $6::jsonb[], $7::int[], $8::timestamptz[])
+    from unnest(${id}::text[], ${status}::text[], ${stage}::text[], ${message}::text[], ${details}::jsonb[], ${processLog}::jsonb[],
+      ${version}::int[], ${updatedAt}::timestamptz[])
       as u(id, status, stage, message, details, process_log, version, updated_at)
     where r.id = u.id
-  ),
-  recorded as (
+  )`
+})
+
+/** The history of events of each registration, one row per accepted event. */
+const recordedCte = (arrays: unknown[][]): SetCte => ({
+  arrays,
+  sql: ([id, version, kind, stage, status, message, details, processLog, webhookId]) => `recorded as (
     insert into registration_events (registration_id, version, kind, stage, status, message, details, process_log, webhook_id)
-    select * from unnest($9::text[], $10::int[], $11::text[], $12::text[], $13::text[], $14::text[], $15::jsonb[], $16::jsonb[], $17::text[])
-  ),
-  answered as (
-    update webhook_receipts w set response = a.response from unnest($18::text[], $19::jsonb[]) as a(webhook_id, response)
-    where w.webhook_id = a.webhook_id
-  ),
-  released as (delete from webhook_receipts where webhook_id = any($20::text[])),
-  ${appendOutboxRowsCtes('registration', { ids: '$21', versions: '$22', payloads: '$23' })}
-${appendedEventsSelect('registration')}`
+    select * from unnest(${id}::text[], ${version}::int[], ${kind}::text[], ${stage}::text[], ${status}::text[], ${message}::text[],
+      ${details}::jsonb[], ${processLog}::jsonb[], ${webhookId}::text[])
+  )`
+})
 
 const json = (value: unknown): string | null => value === undefined || value === null ? null : JSON.stringify(value)
 
@@ -154,17 +158,17 @@ async function writeRegistrations (tx: Transaction, writes: readonly Registratio
   })
 
   const rows = [...events.keys()].map((id) => current.get(id)!)
-  const appended = await run<AppendedRow>(tx, 'herald_write_registrations', WRITE_REGISTRATIONS, [
-    rows.map((r) => r.id), rows.map((r) => r.status), rows.map((r) => r.stage), rows.map((r) => r.message), rows.map((r) => json(r.details)),
-    rows.map((r) => json(r.processLog)), rows.map((r) => r.version), rows.map((r) => r.updatedAt),
-    recorded.map((r) => r.event.entityId), recorded.map((r) => r.event.version), recorded.map((r) => r.write.body.type),
-    recorded.map((r) => r.event.update.stage), recorded.map((r) => r.event.update.status), recorded.map((r) => r.event.update.message),
-    recorded.map((r) => json(r.write.body.details)), recorded.map((r) => r.write.body.type === 'final' ? json(r.event.update.processLog) : null),
-    recorded.map((r) => r.write.webhookId),
-    answered.map((w) => w.webhookId), answered.map((w) => JSON.stringify({ registration: answers.get(w.webhookId)!.registration } satisfies StoredRegistrationAnswer)),
-    released,
-    ...outboxParameters(events)
-  ])
+  const appended = await runSet<AppendedRow>(tx, 'herald_write_registrations', [
+    updatedCte([rows.map((r) => r.id), rows.map((r) => r.status), rows.map((r) => r.stage), rows.map((r) => r.message), rows.map((r) => json(r.details)),
+      rows.map((r) => json(r.processLog)), rows.map((r) => r.version), rows.map((r) => r.updatedAt)]),
+    recordedCte([recorded.map((r) => r.event.entityId), recorded.map((r) => r.event.version), recorded.map((r) => r.write.body.type),
+      recorded.map((r) => r.event.update.stage), recorded.map((r) => r.event.update.status), recorded.map((r) => r.event.update.message),
+      recorded.map((r) => json(r.write.body.details)), recorded.map((r) => r.write.body.type === 'final' ? json(r.event.update.processLog) : null),
+      recorded.map((r) => r.write.webhookId)]),
+    answeredCte([answered.map((w) => w.webhookId), answered.map((w) => JSON.stringify({ registration: answers.get(w.webhookId)!.registration } satisfies StoredRegistrationAnswer))]),
+    releasedCte(released),
+    outboxCte('registration', events)
+  ], appendedEventsSelect('registration'))
   addAppended(sink, events, appended)
   return outcomes as Outcome[]
 }
