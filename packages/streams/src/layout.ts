@@ -47,6 +47,21 @@ export class StreamLayout {
     return `${this.#tag(shard)}:stream`
   }
 
+  /**
+   * Indexes of `entities` by shard, each list in the order given: a caller sends one command or pipeline per
+   * shard, since a shard's keys share a hash tag (one node of a Redis Cluster, one slot).
+   */
+  indexesByShard (entities: ReadonlyArray<{ entityType: EntityType, entityId: string }>): Map<number, number[]> {
+    const byShard = new Map<number, number[]>()
+    entities.forEach((entity, index) => {
+      const shard = this.shardOf(entity.entityType, entity.entityId)
+      const list = byShard.get(shard)
+      if (list === undefined) byShard.set(shard, [index])
+      else list.push(index)
+    })
+    return byShard
+  }
+
   snapshotKey (entityType: EntityType, entityId: string): string {
     return `${this.#tag(this.shardOf(entityType, entityId))}:snap:${entityType}:${entityId}`
   }

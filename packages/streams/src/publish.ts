@@ -74,14 +74,7 @@ export class EventPublisher {
    */
   async publishMany (events: readonly StreamEvent[]): Promise<PublishResult[]> {
     const results = new Array<PublishResult>(events.length)
-    const byShard = new Map<number, number[]>()
-    events.forEach((event, index) => {
-      const shard = this.#layout.shardOf(event.entityType, event.entityId)
-      const list = byShard.get(shard)
-      if (list === undefined) byShard.set(shard, [index])
-      else list.push(index)
-    })
-    await Promise.all([...byShard.values()].map(async (indexes) => {
+    await Promise.all([...this.#layout.indexesByShard(events).values()].map(async (indexes) => {
       const pipeline = this.#redis.pipeline() as ReturnType<RedisClient['pipeline']> & { heraldPublish: (...args: string[]) => unknown }
       for (const index of indexes) pipeline.heraldPublish(...this.#argsOf(events[index]!))
       const replies = (await pipeline.exec()) ?? []

@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url'
 import { once } from 'node:events'
 import type { Cluster } from 'ioredis'
 import type { RegistrationEvent } from '@herald/contracts'
-import { EventPublisher, StreamLayout, createRedisClient, parseStreamEntries, readHistory, readSnapshot, type StreamEntry } from '../src/index.js'
+import { EventPublisher, StreamLayout, createRedisClient, parseStreamEntries, readHistory, readSnapshot, readSnapshotVersions, type StreamEntry } from '../src/index.js'
 
 const run = promisify(execFile)
 const clusterScript = fileURLToPath(new URL('../../../infra/redis-cluster.sh', import.meta.url))
@@ -132,6 +132,12 @@ if (!(await hasRedisServer())) {
     for (const [shard, expected] of perShard) {
       t.equal(await redis.xlen(layout.streamKey(shard)), expected, `shard ${shard} stream holds its ${expected} entries`)
     }
+  })
+
+  t.test('snapshot versions of entities on every shard are read through the cluster, each shard\'s keys in one script call, so no CROSSSLOT', async (t) => {
+    const entities = [...entityIds, 'reg-absent-1', 'reg-absent-2'].map((entityId) => ({ entityType: 'registration' as const, entityId }))
+    const versionsRead = await readSnapshotVersions(redis, layout, entities)
+    t.same(versionsRead, entities.map(({ entityId }) => (entityId.startsWith('reg-absent') ? 0 : versions)), `${entityIds.length} at version ${versions}, the absent ones 0`)
   })
 
   t.test('a consumer group per shard reads every entry in per-entity version order, one shard per command', async (t) => {

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { StreamLayout, readSnapshot } from '@herald/streams'
+import { StreamLayout, readSnapshot, type RedisClient } from '@herald/streams'
 import { repairOf } from '../src/outbox/reconciler.js'
 import { buildIngest, darajaCallback, eventually, orderBody, postCallback, putOrder, streamEntries, testRedis } from './helper.js'
 
@@ -79,4 +79,53 @@ t.test('a regular pass compares only the last seconds; the whole window after Re
   await redis.del(layout.metaKey('reconciled'))
   t.equal(await app.outboxReconciler.reconcile(), 1, 'the whole window compared: the order repaired')
   t.equal((await readSnapshot(redis, layout, 'order', 'ord_old'))?.version, 1)
+})
+
+t.test('a batch spanning several shards, with snapshots missing or behind on each, is repaired entity by entity as repairOf says', async (t) => {
+  const { app, prefix } = await buildIngest(t, { OUTBOX_RECONCILE_INTERVAL_MS: '0', HERALD_STREAM_SHARDS: '4' })
+  const redis = testRedis(t)
+  const layout = new StreamLayout({ prefix, shards: 4 })
+  // Three orders per shard: one Redis will lose, one it will hold an older version of, one it keeps.
+  const byShard = Array.from({ length: layout.shards }, () => [] as string[])
+  for (let i = 0; byShard.some((ids) => ids.length < 3); i++) {
+    const ids = byShard[layout.shardOf('order', `ord_sh${i}`)]!
+    if (ids.length < 3) ids.push(`ord_sh${i}`)
+  }
+  const inRole = (role: number) => byShard.map((ids) => ids[role]!)
+  const [missing, behind, agreeing] = [inRole(0), inRole(1), inRole(2)]
+  for (const id of [...missing, ...behind, ...agreeing]) {
+    t.equal((await putOrder(app, id, orderBody({ references: { checkoutRequestId: `ws_CO_${id}` } }))).statusCode, 200)
+    t.equal((await postCallback(app, 'mpesa', darajaCallback(`ws_CO_${id}`, 0))).statusCode, 200)
+  }
+  await eventually(async () => (await app.pgPool.query('select 1 from outbox where published_at is null limit 1')).rows.length === 0, 20_000, 'outbox drained')
+  // The commands the reconciler sends on the service's connection during a pass.
+  const appRedis = app.redis as { sendCommand: (command: Parameters<RedisClient['sendCommand']>[0], ...rest: never[]) => unknown }
+  const sent: string[] = []
+  const send = appRedis.sendCommand.bind(appRedis)
+  appRedis.sendCommand = (command, ...rest) => {
+    sent.push(command.name)
+    return send(command, ...rest)
+  }
+  t.equal(await app.outboxReconciler.reconcile(), 0, 'nothing to repair while Redis agrees')
+  appRedis.sendCommand = send
+  t.same(sent.filter((name) => name === 'hget' || name === 'evalsha'), ['evalsha', 'evalsha', 'evalsha', 'evalsha'], 'the twelve snapshot versions read with one script call per shard')
+
+  // Redis loses some snapshots and falls back to version 1 of others (a failover to a replica that missed a write).
+  for (const id of missing) await redis.del(layout.snapshotKey('order', id), layout.historyKey('order', id))
+  for (const id of behind) {
+    const [first] = await redis.zrangebyscore(layout.historyKey('order', id), 1, 1)
+    await redis.hset(layout.snapshotKey('order', id), 'v', '1', 'e', first!)
+  }
+  const untouched = await Promise.all(agreeing.map((id) => redis.hget(layout.snapshotKey('order', id), 's')))
+  const entriesBefore = (await streamEntries(redis, prefix, layout.shards)).length
+
+  t.equal(await app.outboxReconciler.reconcile(), 8, 'the four lost and the four behind repaired, in one batch over four shards')
+  for (const id of [...missing, ...behind, ...agreeing]) t.equal((await readSnapshot(redis, layout, 'order', id))?.version, 2, `${id} at version 2`)
+  t.same(await Promise.all(agreeing.map((id) => redis.hget(layout.snapshotKey('order', id), 's'))), untouched, 'the agreeing snapshots were not rewritten')
+  t.same(await Promise.all(missing.map((id) => redis.zcard(layout.historyKey('order', id)))), [2, 2, 2, 2], 'a lost entity gets its history back')
+  t.equal((await streamEntries(redis, prefix, layout.shards)).length - entriesBefore, 4 * 2 + 4 * 1, 'two versions per lost entity and one per entity behind went back on the streams')
+  const metrics = (await app.inject({ url: '/metrics' })).body
+  t.match(metrics, /herald_reconciler_repairs_total\{reason="missing"[^}]*\} 4\n/)
+  t.match(metrics, /herald_reconciler_repairs_total\{reason="behind"[^}]*\} 4\n/)
+  t.equal(await app.outboxReconciler.reconcile(), 0, 'a second pass finds nothing')
 })

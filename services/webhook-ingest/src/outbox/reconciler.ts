@@ -3,8 +3,8 @@
 // lost after commit) is republished from the outbox, stream entry, snapshot and history.
 import type pg from 'pg'
 import type { FastifyBaseLogger } from 'fastify'
-import type { StreamEvent } from '@herald/contracts'
-import type { EventPublisher, RedisClient, StreamLayout } from '@herald/streams'
+import type { EntityType, StreamEvent } from '@herald/contracts'
+import { readSnapshotVersions, type EventPublisher, type RedisClient, type StreamLayout } from '@herald/streams'
 import { PeriodicTask } from '@herald/service-kit'
 
 export type RepairReason = 'missing' | 'behind'
@@ -26,7 +26,7 @@ export interface OutboxReconcilerOptions {
   windowMs: number
   /** What a regular pass compares (default: 30 s or ten intervals, whichever is longer, within the window). */
   recentMs?: number
-  /** Entities compared per query and per round of Redis reads. */
+  /** Entities compared per fetch from Postgres and per round of Redis reads (one script call per shard). */
   batchSize?: number
   /** Versions republished at most for an entity Redis lost entirely (the history the gateway replays from). */
   historyMax?: number
@@ -34,8 +34,8 @@ export interface OutboxReconcilerOptions {
 }
 
 interface EntityVersion {
-  entity_type: string
-  entity_id: string
+  entityType: EntityType
+  entityId: string
   version: number
 }
 
@@ -59,6 +59,7 @@ export class OutboxReconciler {
   constructor (options: OutboxReconcilerOptions) {
     const recentMs = Math.min(options.windowMs, options.recentMs ?? Math.max(30_000, 10 * options.intervalMs))
     this.#options = { batchSize: 500, historyMax: 200, recentMs, ...options }
+    if (!Number.isInteger(this.#options.batchSize) || this.#options.batchSize < 1) throw new Error(`batchSize must be a positive integer, got ${this.#options.batchSize}`)
     this.#markerKey = options.layout.metaKey('reconciled')
     this.#task = new PeriodicTask({ name: 'reconcile pass', intervalMs: options.intervalMs, log: options.log, run: () => this.reconcile() })
   }
@@ -93,14 +94,12 @@ export class OutboxReconciler {
         // A Redis without the marker lost its data (or was never compared): the whole window is. The marker
         // is set first, so a loss during the pass takes it away again and the next pass is whole too.
         whole = await this.#options.redis.set(this.#markerKey, new Date().toISOString(), 'NX') === 'OK'
-        const windowMs = whole ? this.#options.windowMs : this.#options.recentMs
-        let after: EntityVersion | undefined
+        await this.#declareEntities(client, whole ? this.#options.windowMs : this.#options.recentMs)
         for (;;) {
-          const batch = await this.#entities(client, windowMs, after)
+          const { rows: batch } = await client.query<EntityVersion>(`fetch forward ${this.#options.batchSize} from reconcile_entities`)
           repaired += await this.#repairBatch(client, batch)
           if (batch.length < this.#options.batchSize) break
           if (this.#closed) throw new PassCut()
-          after = batch[batch.length - 1]
         }
       }
       await client.query('commit')
@@ -116,25 +115,26 @@ export class OutboxReconciler {
     }
   }
 
-  /** The next batch of entities of the window, each with the last version the outbox marked published. */
-  async #entities (client: pg.PoolClient, windowMs: number, after: EntityVersion | undefined): Promise<EntityVersion[]> {
-    const { rows } = await client.query<EntityVersion>(
-      `select entity_type, entity_id, max(version)::int as version from outbox
+  /**
+   * A cursor over the entities of the window, each with the last version the outbox marked published, which
+   * the pass fetches in batches: the window is scanned once (`outbox_published_recent_idx`). Paging with a
+   * keyset query instead ran a query per batch, and the planner, misjudging the keyset condition, walked the
+   * whole table by entity for every batch after the first.
+   */
+  async #declareEntities (client: pg.PoolClient, windowMs: number): Promise<void> {
+    // A cursor is planned for its first tenth of rows, which favours that same walk; the pass reads every row.
+    await client.query('set local cursor_tuple_fraction = 1')
+    await client.query(
+      `declare reconcile_entities no scroll cursor for
+       select entity_type as "entityType", entity_id as "entityId", max(version)::int as version from outbox
        where created_at > now() - make_interval(secs => $1::double precision / 1000) and published_at is not null
-         and ($2::text is null or (entity_type, entity_id) > ($2, $3))
-       group by entity_type, entity_id
-       order by entity_type, entity_id
-       limit $4`,
-      [windowMs, after?.entity_type ?? null, after?.entity_id ?? null, this.#options.batchSize]
+       group by entity_type, entity_id`,
+      [windowMs]
     )
-    return rows
   }
 
   async #repairBatch (client: pg.PoolClient, batch: EntityVersion[]): Promise<number> {
-    const { redis, layout } = this.#options
-    // One command per key, sent together: a cluster client routes each to its node (a pipeline could not).
-    const versions = await Promise.all(batch.map(async (entity) =>
-      Number(await redis.hget(layout.snapshotKey(entity.entity_type as StreamEvent['entityType'], entity.entity_id), 'v') ?? 0)))
+    const versions = await readSnapshotVersions(this.#options.redis, this.#options.layout, batch)
     let repaired = 0
     for (const [i, entity] of batch.entries()) {
       const reason = repairOf(entity.version, versions[i]!)
@@ -143,7 +143,7 @@ export class OutboxReconciler {
       if (published > 0) {
         repaired++
         this.#options.onRepaired?.(reason, published)
-        this.#options.log.info({ entityType: entity.entity_type, entityId: entity.entity_id, redisVersion: versions[i], outboxVersion: entity.version, republished: published }, `redis ${reason === 'missing' ? 'had lost' : 'was behind on'} an entity; republished from the outbox`)
+        this.#options.log.info({ entityType: entity.entityType, entityId: entity.entityId, redisVersion: versions[i], outboxVersion: entity.version, republished: published }, `redis ${reason === 'missing' ? 'had lost' : 'was behind on'} an entity; republished from the outbox`)
       }
     }
     return repaired
@@ -156,7 +156,7 @@ export class OutboxReconciler {
       `select payload from outbox
        where entity_type = $1 and entity_id = $2 and version > $3 and version <= $4 and published_at is not null
        order by version`,
-      [entity.entity_type, entity.entity_id, from, entity.version]
+      [entity.entityType, entity.entityId, from, entity.version]
     )
     let published = 0
     for (const { payload } of rows) {
