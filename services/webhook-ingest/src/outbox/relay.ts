@@ -5,6 +5,7 @@ import type { FastifyBaseLogger } from 'fastify'
 import type { StreamEvent } from '@herald/contracts'
 import type { EventPublisher, PublishResult } from '@herald/streams'
 import { PeriodicTask } from '@herald/service-kit'
+import { run } from '../repositories/transaction.js'
 
 export interface OutboxRelayOptions {
   /** Sweeps and published marks; best a small pool of its own, so they never queue behind requests. */
@@ -139,8 +140,18 @@ export class OutboxRelay {
     // Ascending ids, the order the sweep locks rows in, so the two never wait on each other in a cycle.
     ids.sort((a, b) => a.length - b.length || (a < b ? -1 : a > b ? 1 : 0))
     try {
-      // Unnamed: one statement per batch, and a pool query cannot name per connection (see `run`).
-      await this.#pool.query('update outbox set published_at = now() where id = any($1::bigint[]) and published_at is null', [ids])
+      // A named statement on a connection of its own (see `run`): parsed and planned once, not per flush.
+      const client = await this.#pool.connect()
+      let failure: Error | undefined
+      try {
+        await run(client, 'herald_mark_published', 'update outbox set published_at = now() where id = any($1::bigint[]) and published_at is null', [ids])
+      } catch (err) {
+        failure = err as Error
+        throw err
+      } finally {
+        // A connection whose statement failed may be broken: the pool discards it.
+        client.release(failure)
+      }
     } catch (err) {
       this.#log.warn({ err, rows: ids.length }, 'marking published outbox rows failed; the sweep will mark them')
     } finally {
