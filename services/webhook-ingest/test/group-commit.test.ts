@@ -234,3 +234,20 @@ t.test('Postgres gone mid-batch: every request of the batch answers 503 and noth
   t.equal(after, before, 'nothing of the batch was kept')
   t.same((await direct.query('select id, version from orders order by id')).rows, [{ id: 'ord_a', version: 1 }, { id: 'ord_b', version: 1 }])
 })
+
+t.test('a batch runs its statements with generic plans found by index, and only inside its transaction', async (t) => {
+  const { app } = await buildIngest(t, ONE_BATCH)
+  const settings = "select current_setting('plan_cache_mode') as plans, current_setting('enable_seqscan') as seqscan, " +
+    "current_setting('enable_hashjoin') as hashjoin, current_setting('enable_mergejoin') as mergejoin"
+  const inBatch = await app.unitOfWork.submit(async (tx) => (await tx.query(settings)).rows[0])
+  t.same(inBatch, { plans: 'force_generic_plan', seqscan: 'off', hashjoin: 'off', mergejoin: 'off' })
+  // A generic plan made while the table is empty, as on a young deployment, still finds orders by index.
+  const plan = await app.unitOfWork.submit(async (tx) => {
+    await tx.query({ name: 'herald_test_plan', text: 'select id from orders where id = any($1::text[])', values: [['ord_x']] })
+    return (await tx.query("explain execute herald_test_plan('{ord_x}')")).rows.map((r: { 'QUERY PLAN': string }) => r['QUERY PLAN']).join('\n')
+  })
+  t.match(plan, /Index/, 'an index lookup, not a sequential scan')
+  t.notMatch(plan, /Seq Scan/)
+  // The pool's other transactions keep the server's defaults.
+  t.equal((await app.pgPool.query("select current_setting('plan_cache_mode') as plans")).rows[0].plans, 'auto')
+})

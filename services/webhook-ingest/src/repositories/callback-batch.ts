@@ -83,7 +83,6 @@ const parkedCte = (arrays: unknown[][]): SetCte => ({
   )`
 })
 
-
 const referencesOf = (writes: readonly CallbackWrite[]): ReferenceArrays => {
   const refsOf = (key: keyof ReferenceArrays) => [...new Set(writes.flatMap((w) => w.callback.references[key] ?? []))]
   return { checkoutRequestId: refsOf('checkoutRequestId'), externalReference: refsOf('externalReference'), providerReference: refsOf('providerReference') }

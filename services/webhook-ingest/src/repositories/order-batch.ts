@@ -72,7 +72,6 @@ const unparkedCte = (arrays: unknown[][]): SetCte => ({
   )`
 })
 
-
 interface ParkedRow {
   id: string
   callbackId: string | null
