@@ -18,7 +18,7 @@ export const IngestEnv = Type.Object({
   /** Most writes (callbacks, events, upserts) one group-commit transaction carries. */
   INGEST_BATCH_MAX: Type.Integer({ minimum: 1, maximum: 1000, default: 64 }),
   /** Most group-commit transactions in flight at once; writes arriving meanwhile gather for the next. */
-  INGEST_BATCHES_IN_FLIGHT: Type.Integer({ minimum: 1, maximum: 64, default: 4 }),
+  INGEST_BATCHES_IN_FLIGHT: Type.Integer({ minimum: 1, maximum: 64, default: 2 }),
   /** How often the relay sweeps unpublished outbox rows. */
   OUTBOX_SWEEP_INTERVAL_MS: Type.Integer({ minimum: 10, default: 500 }),
   /**
