@@ -14,7 +14,7 @@ import { dedupeKeyOf, referenceLockNames, type ProviderCallback } from '../payme
 import { bestMatch, judgeCallback, type ReviewKind } from '../payments/judge.js'
 import type { OrderRow } from '../snapshots.js'
 import type { EventSink, SetWriter } from '../unit-of-work/group-commit.js'
-import { ORDER_COLUMNS, disposedCte, orderColumns, orderEvent, referenceStatement, reviewedCte, type ReferenceArrays } from './order-writes.js'
+import { ORDER_COLUMNS, disposedCte, orderColumns, orderEvent, referenceArraysOf, referenceStatement, reviewedCte, type ReferenceArrays } from './order-writes.js'
 import { addAppended, appendedEventsSelect, columns, outboxCte, runSet, type AppendedRow, type SetCte } from './set-writes.js'
 import { referenceLockKeys, run, type Transaction, type UnstampedEvent } from './transaction.js'
 
@@ -83,10 +83,7 @@ const parkedCte = (arrays: unknown[][]): SetCte => ({
   )`
 })
 
-const referencesOf = (writes: readonly CallbackWrite[]): ReferenceArrays => {
-  const refsOf = (key: keyof ReferenceArrays) => [...new Set(writes.flatMap((w) => w.callback.references[key] ?? []))]
-  return { checkoutRequestId: refsOf('checkoutRequestId'), externalReference: refsOf('externalReference'), providerReference: refsOf('providerReference') }
-}
+const referencesOf = (writes: readonly CallbackWrite[]): ReferenceArrays => referenceArraysOf(writes.map((w) => w.callback.references))
 
 async function writeCallbacks (tx: Transaction, writes: readonly CallbackWrite[], sink: EventSink, causes: ReadonlyArray<RequestCause | undefined>): Promise<CallbackResult[]> {
   const results: CallbackResult[] = writes.map(() => ({ disposition: 'duplicate', orderId: null }))

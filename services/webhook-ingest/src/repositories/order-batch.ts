@@ -15,7 +15,7 @@ import { judgeCallback, nextVersion, type ReviewKind } from '../payments/judge.j
 import { isFinalPaymentStatus } from '../payments/state-machine.js'
 import { orderSnapshotOf, type OrderRow } from '../snapshots.js'
 import type { EventSink, SetWriter } from '../unit-of-work/group-commit.js'
-import { ORDER_COLUMNS, VERSIONED, disposedCte, orderColumns, orderEvent, referenceStatement, reviewedCte } from './order-writes.js'
+import { ORDER_COLUMNS, REFERENCE_KINDS, VERSIONED, disposedCte, orderColumns, orderEvent, referenceArraysOf, referenceStatement, reviewedCte } from './order-writes.js'
 import { addAppended, answeredCte, appendedEventsSelect, columns, outboxCte, releasedCte, runSet, storedReceipts, type AppendedRow, type SetCte } from './set-writes.js'
 import { referenceLockKeys, run, type Transaction, type UnstampedEvent } from './transaction.js'
 
@@ -52,7 +52,6 @@ from parked_callbacks where applied_at is null and ${condition}
 order by id for update`
 
 /** Each order's last state: inserted when new, else its versioned columns updated (the row is locked). */
-/** Each order's last state: inserted when new, else its versioned columns updated (the row is locked). */
 const writtenCte = (arrays: unknown[][]): SetCte => ({
   arrays,
   sql: (p) => `written as (
@@ -81,8 +80,6 @@ interface ParkedRow {
   payload: ProviderCallback
 }
 
-const PARKED_REFERENCES = ['checkoutRequestId', 'externalReference', 'providerReference'] as const
-
 /**
  * A batch's parked callbacks, indexed once by each reference, so that picking an order's callbacks costs
  * what it finds instead of a pass over all of them per write. A callback matches an order sharing any of
@@ -91,13 +88,13 @@ const PARKED_REFERENCES = ['checkoutRequestId', 'externalReference', 'providerRe
 class ParkedByReference {
   readonly #rows: readonly ParkedRow[]
   /** Per reference kind, the positions in `#rows` (arrival order) of the callbacks carrying each value. */
-  readonly #positions = PARKED_REFERENCES.map(() => new Map<string, number[]>())
+  readonly #positions = REFERENCE_KINDS.map(() => new Map<string, number[]>())
   readonly #taken = new Set<number>()
 
   constructor (rows: readonly ParkedRow[]) {
     this.#rows = rows
     rows.forEach((row, position) => {
-      PARKED_REFERENCES.forEach((key, k) => {
+      REFERENCE_KINDS.forEach((key, k) => {
         const value = row[key]
         if (value === null) return
         const positions = this.#positions[k]!.get(value)
@@ -110,7 +107,7 @@ class ParkedByReference {
   /** The callbacks not yet handed out that match `order`'s references, in arrival order. */
   take (order: OrderRow): ParkedRow[] {
     const found: number[] = []
-    PARKED_REFERENCES.forEach((key, k) => {
+    REFERENCE_KINDS.forEach((key, k) => {
       const value = order[key]
       if (value === null) return
       const positions = this.#positions[k]!.get(value)
@@ -201,12 +198,8 @@ async function writeOrders (tx: Transaction, writes: readonly OrderWrite[], sink
     const rows = await run<OrderRow>(tx, 'herald_orders_by_id', ORDERS_BY_ID, [distinct(freshWrites.map((w) => w.orderId))])
     for (const row of rows) current.set(row.id, row)
     const refs = [...freshWrites.map((w) => w.body.references), ...rows]
-    const named = {
-      checkoutRequestId: distinct(refs.map((r) => r.checkoutRequestId)),
-      externalReference: distinct(refs.map((r) => r.externalReference)),
-      providerReference: distinct(refs.map((r) => r.providerReference))
-    }
-    if (named.checkoutRequestId.length + named.externalReference.length + named.providerReference.length > 0) {
+    const named = referenceArraysOf(refs)
+    if (REFERENCE_KINDS.some((kind) => named[kind].length > 0)) {
       const statement = referenceStatement('herald_parked_for_orders', parkedForReferences, named, 1)
       parked = await run<ParkedRow>(tx, statement.name, statement.text, statement.values)
     }

@@ -20,8 +20,17 @@ export const ORDER_COLUMNS = orderColumns.map(([key, column]) => `${column.name}
 
 const REFERENCE_COLUMNS = { checkoutRequestId: 'checkout_request_id', externalReference: 'external_reference', providerReference: 'provider_reference' } as const
 
+/** The three kinds of provider reference an order or a callback may carry. */
+export const REFERENCE_KINDS = Object.keys(REFERENCE_COLUMNS) as Array<keyof typeof REFERENCE_COLUMNS>
+
 /** References of each kind a batch names. */
 export type ReferenceArrays = Record<keyof typeof REFERENCE_COLUMNS, string[]>
+
+/** The distinct references of each kind that `sources` (callbacks' references, order bodies, order rows) name. */
+export function referenceArraysOf (sources: ReadonlyArray<Partial<Record<keyof ReferenceArrays, string | null>>>): ReferenceArrays {
+  const of = (kind: keyof ReferenceArrays) => [...new Set(sources.flatMap((source) => source[kind] ?? []))]
+  return { checkoutRequestId: of('checkoutRequestId'), externalReference: of('externalReference'), providerReference: of('providerReference') }
+}
 
 /** A statement of a batch naming references, one variant per combination of kinds named. */
 export interface ReferenceStatement { name: string, text: string, values: string[][] }
@@ -32,7 +41,7 @@ export interface ReferenceStatement { name: string, text: string, values: string
  * plans one index scan per kind named, not three (an M-PESA callback names only its checkout request).
  */
 export function referenceStatement (name: string, build: (condition: string) => string, refs: ReferenceArrays, first: number): ReferenceStatement {
-  const kinds = (Object.keys(REFERENCE_COLUMNS) as Array<keyof ReferenceArrays>).filter((kind) => refs[kind].length > 0)
+  const kinds = REFERENCE_KINDS.filter((kind) => refs[kind].length > 0)
   const key = `${name}_${kinds.map((kind) => kind[0]).join('') || 'none'}`
   let text = referenceStatements.get(key)
   if (text === undefined) {
