@@ -7,6 +7,7 @@ import { NotFoundError } from '@herald/service-kit'
 import { isFinalPayment, newerOrder, orderForReader } from '../orders/order-view.js'
 import { secondsSince, type GatewayMetrics, type LongPollOutcome } from '../plugins/app/gateway-metrics.js'
 import type { DeliveredEvent, DeliverySpans } from '../activity/delivery-spans.js'
+import { Deadlines, type Expiring } from './deadlines.js'
 
 const WAITER = Symbol('herald.orderWaiter')
 type RawWithWaiter = ServerResponse & { [WAITER]?: OrderWaiter }
@@ -15,10 +16,10 @@ type RawWithWaiter = ServerResponse & { [WAITER]?: OrderWaiter }
 const MAX_COUNTED_ORDERS = 50_000
 
 /**
- * One held long-poll, seen only by OrderWaiters. Small on purpose: no closures, the timer and the
- * 'close' listener are shared functions that get the waiter as an argument (or find it on the response).
+ * One held long-poll, seen only by OrderWaiters. Small on purpose: no closures and no timer of its own;
+ * the deadline sweep and the 'close' listener are shared and find the waiter (on the response).
  */
-class OrderWaiter {
+class OrderWaiter implements Expiring {
   readonly owner: OrderWaiters
   readonly orderId: string
   readonly reply: FastifyReply
@@ -31,7 +32,8 @@ class OrderWaiter {
   done = false
   /** The newest state seen: from the read, or from an event that arrived during the read. */
   known: OrderSnapshot | null = null
-  timer: NodeJS.Timeout | undefined = undefined
+  deadline = 0
+  deadlineSlot = -1
   /** The long-poll request's span (tracing on): the delivery span links to it. */
   readonly waiting: SpanContext | undefined
 
@@ -70,6 +72,7 @@ export class OrderWaiters {
   readonly #index = new Map<string, Set<OrderWaiter>>()
   readonly #requestsPerOrder = new Map<string, number>()
   readonly #options: OrderWaitersOptions
+  readonly #deadlines = new Deadlines<OrderWaiter>(OrderWaiters.#onTimeout)
   #size = 0
   #closing = false
 
@@ -163,7 +166,8 @@ export class OrderWaiters {
     this.#options.metrics.activeWaiters.inc()
     const raw = reply.raw as RawWithWaiter
     raw[WAITER] = waiter
-    raw.once('close', OrderWaiters.#onResponseClose)
+    // 'on', not 'once': a response closes once, and 'once' would wrap the shared listener per waiter.
+    raw.on('close', OrderWaiters.#onResponseClose)
     return waiter
   }
 
@@ -186,12 +190,11 @@ export class OrderWaiters {
       return
     }
     waiter.armed = true
-    waiter.timer = setTimeout(OrderWaiters.#onTimeout, timeoutMs, waiter)
+    this.#deadlines.add(waiter, timeoutMs)
   }
 
   async #timeOut (waiter: OrderWaiter): Promise<void> {
     if (waiter.done) return
-    waiter.timer = undefined
     let current = waiter.known
     try {
       current = newerOrder(current, await this.#options.readCurrent(waiter.orderId))
@@ -232,11 +235,10 @@ export class OrderWaiters {
     if (waiter.done) return
     waiter.done = true
     waiter.armed = false
-    clearTimeout(waiter.timer)
-    waiter.timer = undefined
+    this.#deadlines.delete(waiter)
     const raw = waiter.reply.raw as RawWithWaiter
     raw.removeListener('close', OrderWaiters.#onResponseClose)
-    delete raw[WAITER]
+    raw[WAITER] = undefined
     const waiters = this.#index.get(waiter.orderId)
     if (waiters?.delete(waiter) === true) {
       this.#size--

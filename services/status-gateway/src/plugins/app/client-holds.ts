@@ -1,9 +1,10 @@
 // Each held long-poll or SSE stream takes a slot for its client address and one for its token (ClientHolds).
 import fp from 'fastify-plugin'
 import type { FastifyReply, FastifyRequest } from 'fastify'
+import type { ServerResponse } from 'node:http'
 import { createHash } from 'node:crypto'
 import { TooManyHoldsError } from '@herald/service-kit'
-import { ClientHolds } from '../../holds/client-holds.js'
+import { ClientHolds, type ReleaseHold } from '../../holds/client-holds.js'
 import { tokenOf } from './access.js'
 
 /** Long-polls end within their timeout and streams reconnect on their own: a short pause is enough. */
@@ -24,6 +25,14 @@ declare module 'fastify' {
 /** A digest keeps the index small and free of usable secrets whatever the token's length. */
 const tokenKey = (token: string) => `token:${createHash('sha256').update(token).digest('base64url')}`
 
+const RELEASE = Symbol('herald.releaseHold')
+type RawWithHold = ServerResponse & { [RELEASE]?: ReleaseHold }
+
+/** One listener for every held response (not a `once` wrapper each): the release rides on the response. */
+function releaseOnClose (this: RawWithHold): void {
+  this[RELEASE]?.()
+}
+
 export default fp(async (fastify) => {
   const holds = new ClientHolds(fastify.config.GATEWAY_MAX_HOLDS_PER_CLIENT)
   const refused = fastify.gatewayMetrics.holdsRefused
@@ -42,6 +51,8 @@ export default fp(async (fastify) => {
       reply.header('retry-after', String(HOLDS_RETRY_AFTER_SECONDS))
       throw new TooManyHoldsError(`This ${by === 'address' ? 'client address' : 'token'} already holds ${holds.limit} long-polls and streams open; retry after one ends`)
     }
-    reply.raw.once('close', release)
+    const raw = reply.raw as RawWithHold
+    raw[RELEASE] = release
+    raw.on('close', releaseOnClose)
   })
 }, { name: 'gateway-client-holds', dependencies: ['gateway-access', 'gateway-metrics', 'herald-overload'] })
