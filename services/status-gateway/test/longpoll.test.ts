@@ -82,6 +82,38 @@ t.test('a long-poll with nothing new answers timedOut with the current state', a
   t.match(metrics.body, /herald_gateway_longpoll_outcomes_total\{outcome="timed_out",service="status-gateway"\} 1/)
 })
 
+t.test('held long-polls share one deadline sweep: each answers at its own timeout, one answered early leaves it', async (t) => {
+  const { app, prefix } = await buildGateway(t)
+  const { publisher } = usePublisher(t, prefix)
+  for (const id of ['o-slow', 'o-fast', 'o-mid', 'o-event']) await publisher.publish(orderEvent(id, 1))
+  const timed = async (id: string, timeout: number) => {
+    const started = performance.now()
+    const res = await app.inject({ url: `/api/orders/${id}/wait?timeout=${timeout}`, headers: auth })
+    return { body: res.json(), elapsed: performance.now() - started, at: performance.now() }
+  }
+  // Registered slowest first, so the sweep's timer is re-armed for each earlier deadline.
+  const slow = timed('o-slow', 1500)
+  const fast = timed('o-fast', 300)
+  const mid = timed('o-mid', 800)
+  // The earliest deadline of all, answered by an event first: the sweep must not answer it again.
+  const event = timed('o-event', 200)
+  await waitUntil(() => app.orderWaiters.size === 4, 'four waiters to be held')
+  await publisher.publish(orderEvent('o-event', 2, 'completed'))
+  const answers = { slow: await slow, fast: await fast, mid: await mid, event: await event }
+  t.match(answers.event.body, { orderId: 'o-event', paymentStatus: 'completed', timedOut: false })
+  for (const [name, timeout] of [['fast', 300], ['mid', 800], ['slow', 1500]] as const) {
+    const { body, elapsed } = answers[name]
+    t.match(body, { orderId: `o-${name}`, version: 1, timedOut: true }, `${name} timed out with the current state`)
+    t.ok(elapsed >= timeout, `${name} was not answered before its ${timeout} ms (${Math.round(elapsed)} ms)`)
+    t.ok(elapsed < timeout + 400, `${name} was answered at its own deadline, not another's (${Math.round(elapsed)} ms)`)
+  }
+  t.ok(answers.fast.at < answers.mid.at && answers.mid.at < answers.slow.at, 'in deadline order')
+  t.equal(app.orderWaiters.size, 0)
+  const metrics = await app.inject({ url: '/metrics' })
+  t.match(metrics.body, /herald_gateway_longpoll_outcomes_total\{outcome="timed_out",service="status-gateway"\} 3/)
+  t.match(metrics.body, /herald_gateway_longpoll_outcomes_total\{outcome="notified",service="status-gateway"\} 1/)
+})
+
 t.test('a timeout outside the allowed range is a 400 naming it', async (t) => {
   const { app } = await buildGateway(t)
   const tooLong = await app.inject({ url: '/api/orders/o-x/wait?timeout=120001', headers: auth })

@@ -55,13 +55,6 @@ export class Deadlines<T extends Expiring> {
     if (this.#heap.length === 0) this.#disarm()
   }
 
-  /** Clears the timer and forgets every entry without expiring it. */
-  clear (): void {
-    for (const entry of this.#heap) entry.deadlineSlot = -1
-    this.#heap.length = 0
-    this.#disarm()
-  }
-
   #sweep (): void {
     this.#timer = undefined
     this.#timerAt = Infinity
