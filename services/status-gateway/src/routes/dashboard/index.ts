@@ -66,13 +66,6 @@ const dashboardRoutes: FastifyPluginAsync = async (fastify) => {
     return
   }
   const policies = new Map(PAGES.map((page) => [`${publicDir}${page}`, pageSecurityPolicy(readFileSync(`${publicDir}${page}`, 'utf8'))]))
-  // @fastify/static sets headers on the raw response, where the API's policy (on the reply) would win
-  // when Fastify writes the head: the page's own policy is moved onto the reply.
-  fastify.addHook('onSend', (_request, reply, payload, done) => {
-    const policy = reply.raw.getHeader('content-security-policy')
-    if (typeof policy === 'string') reply.header('content-security-policy', policy)
-    done(null, payload)
-  })
   await fastify.register(fastifyStatic, {
     root: publicDir,
     // One route per file found at start-up (and `/` for index.html) instead of a catch-all: unknown
