@@ -6,6 +6,7 @@ import type { FastifyBaseLogger } from 'fastify'
 import type { EntityType, StreamEvent } from '@herald/contracts'
 import { readSnapshotVersions, type EventPublisher, type RedisClient, type StreamLayout } from '@herald/streams'
 import { PeriodicTask } from '@herald/service-kit'
+import { publishedOutboxRow } from './relay.js'
 
 export type RepairReason = 'missing' | 'behind'
 
@@ -44,9 +45,6 @@ export function repairOf (outboxVersion: number, redisVersion: number): RepairRe
   if (redisVersion >= outboxVersion) return null
   return redisVersion === 0 ? 'missing' : 'behind'
 }
-
-/** SQL true for a published row of the outbox aliased `alias`: the relay has deleted its pending row. */
-const PUBLISHED = (alias: string): string => `not exists (select 1 from outbox_pending p where p.id = ${alias}.id)`
 
 /** Shutdown cut a pass short: not a failure. */
 class PassCut extends Error {}
@@ -131,7 +129,7 @@ export class OutboxReconciler {
     await client.query(
       `declare reconcile_entities no scroll cursor for
        select o.entity_type as "entityType", o.entity_id as "entityId", max(o.version)::int as version from outbox o
-       where o.created_at > now() - make_interval(secs => $1::double precision / 1000) and ${PUBLISHED('o')}
+       where o.created_at > now() - make_interval(secs => $1::double precision / 1000) and ${publishedOutboxRow('o')}
        group by o.entity_type, o.entity_id`,
       [windowMs]
     )
@@ -158,7 +156,7 @@ export class OutboxReconciler {
     const from = redisVersion > 0 ? redisVersion : Math.max(0, entity.version - this.#options.historyMax)
     const { rows } = await client.query<{ payload: StreamEvent }>(
       `select o.payload from outbox o
-       where o.entity_type = $1 and o.entity_id = $2 and o.version > $3 and o.version <= $4 and ${PUBLISHED('o')}
+       where o.entity_type = $1 and o.entity_id = $2 and o.version > $3 and o.version <= $4 and ${publishedOutboxRow('o')}
        order by o.version`,
       [entity.entityType, entity.entityId, from, entity.version]
     )

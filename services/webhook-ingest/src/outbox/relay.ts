@@ -35,6 +35,9 @@ const MARK_DELAY_MS = 2
 /** Marks rows published: a delete of their pending rows, which writes no index entry and no new tuple. */
 const MARK_PUBLISHED = 'delete from outbox_pending where id = any($1::bigint[])'
 
+/** SQL true for a published row of the outbox aliased `alias`: the relay has deleted its pending row. */
+export const publishedOutboxRow = (alias: string): string => `not exists (select 1 from outbox_pending p where p.id = ${alias}.id)`
+
 interface OutboxRow {
   id: string
   entity_type: string

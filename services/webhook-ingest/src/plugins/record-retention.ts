@@ -3,6 +3,7 @@ import fp from 'fastify-plugin'
 import type pg from 'pg'
 import type { FastifyBaseLogger } from 'fastify'
 import { PeriodicTask } from '@herald/service-kit'
+import { publishedOutboxRow } from '../outbox/relay.js'
 
 export interface RecordRetentionOptions {
   pool: pg.Pool
@@ -49,7 +50,7 @@ export class RecordRetention {
         delete from outbox where id in (
           select o.id from outbox o
           where o.created_at < now() - make_interval(secs => $1::double precision / 1000)
-            and not exists (select 1 from outbox_pending p where p.id = o.id)
+            and ${publishedOutboxRow('o')}
             and o.id <= (select coalesce(min(position), 9223372036854775807) from delivery_cursors where endpoint_id = any($3::text[]))
             and not exists (select 1 from delivery_retries r where r.endpoint_id = any($3::text[]) and r.outbox_id = o.id)
           order by o.id limit $2 for update skip locked)
