@@ -208,8 +208,8 @@ async function main (): Promise<BenchRun> {
     const gateway = await ServiceProcess.start({ name: `status-gateway-${label}`, entry: serviceEntry('@herald/status-gateway'), env: { ...common, HERALD_INSTANCE_ID: instanceId, GATEWAY_MAX_HOLDS_PER_CLIENT: '0', GATEWAY_RATE_LIMIT_PER_MINUTE: '0' }, logPath: `${runDir}status-gateway-${label}.log` })
     return { gateway, instanceId }
   }
-  const driverFor = (gateway: ServiceProcess, connections: number): HeraldDriver => new HeraldDriver({
-    ingestUrl: ingest.url,
+  const driverFor = (gateway: ServiceProcess, connections: number, writeTo = ingest): HeraldDriver => new HeraldDriver({
+    ingestUrl: writeTo.url,
     gatewayUrl: gateway.url,
     mpesaToken: environment.secrets.MPESA_CALLBACK_TOKEN,
     internalSecret: environment.secrets.INTERNAL_WEBHOOK_SECRETS,
@@ -319,7 +319,7 @@ async function main (): Promise<BenchRun> {
     })
     // Scenario 3 only talks to the ingest.
     const driver = driverFor(ingest, 1)
-    const endpointDriver = driverFor(withEndpoint, 1)
+    const endpointDriver = driverFor(ingest, 1, withEndpoint)
     const ingestProfile = await profileNamed(ingest, 'ingest-throughput', run)
     await ingestProfile.start()
     run.ingest = await runIngest(driver, ingest, bare, {

@@ -47,7 +47,7 @@ const pathCpu = (r: ThroughputResult): string =>
   r.pathCpuMsPerRequest === undefined ? '–' : `${r.pathCpuMsPerRequest.postgres} / ${r.pathCpuMsPerRequest.redis} / ${r.pathCpuMsPerRequest.client}`
 
 function throughputRow (r: ThroughputResult): string {
-  return `| ${r.name} | ${r.perSecond} | ${ms(r.latency.p50)} | ${ms(r.latency.p90)} | ${ms(r.latency.p99)} | ${ms(r.latency.max)} | ${r.errors} | ${r.cpuMsPerRequest ?? '–'} | ${pathCpu(r)} | ${times(r.ratioToBare)} |`
+  return `| ${r.name} | ${r.perSecond} | ${ms(r.latency.p50)} | ${ms(r.latency.p90)} | ${ms(r.latency.p99)} | ${ms(r.latency.max)} | ${r.errors} | ${r.cpuMsPerRequest ?? '–'} | ${pathCpu(r)} | ${r.writesPerCommit ?? '–'} | ${times(r.ratioToBare)} |`
 }
 
 const cpuList = (cpu: Record<string, number>): string => Object.entries(cpu).map(([name, value]) => `${name} ${value} ms`).join(', ')
@@ -97,8 +97,8 @@ export function markdown (run: BenchRun): string {
   if (run.ingest !== undefined) {
     const i = run.ingest
     out.push(`### Ingest throughput (scenario 3): ${i.concurrency} concurrent callers, ${i.seconds} s each`, '')
-    out.push('| route | req/s | p50 | p90 | p99 | max | errors | server CPU ms/req | Postgres / Redis / load generator CPU ms/req | ÷ bare (req/s) |')
-    out.push('|---|---|---|---|---|---|---|---|---|---|')
+    out.push('| route | req/s | p50 | p90 | p99 | max | errors | server CPU ms/req | Postgres / Redis / load generator CPU ms/req | writes per commit | ÷ bare (req/s) |')
+    out.push('|---|---|---|---|---|---|---|---|---|---|---|')
     out.push(throughputRow(i.bare), throughputRow(i.signedRegistrationEvents), throughputRow(i.signedOrderUpserts), throughputRow(i.mpesaCallbacks))
     const b = i.withBackendEndpoint
     if (b !== undefined) out.push(throughputRow(b.signedRegistrationEvents), throughputRow(b.signedOrderUpserts), throughputRow(b.mpesaCallbacks))

@@ -33,6 +33,8 @@ export interface ThroughputResult {
   pathCpuMsPerRequest?: { postgres: number, redis: number, client: number }
   /** perSecond over the bare route's. */
   ratioToBare: number | null
+  /** Writes per group-commit transaction in the window (the ingest's batch-size histogram); null for the bare route. */
+  writesPerCommit: number | null
 }
 
 export interface RouteResults {
@@ -66,7 +68,14 @@ export interface BackendEndpointIngest {
 
 type Call = (index: number) => Promise<{ ok: boolean, detail?: string }>
 
+/** Writes and commits of the ingest's group commit so far (zero for a server without them). */
+async function batchTotals (server: ServiceProcess): Promise<{ writes: number, commits: number }> {
+  const text = await server.metrics()
+  return { writes: metricValue(text, 'herald_ingest_batch_size_sum') ?? 0, commits: metricValue(text, 'herald_ingest_batch_size_count') ?? 0 }
+}
+
 async function measure (name: string, server: ServiceProcess, seconds: number, concurrency: number, call: Call, limit = Number.POSITIVE_INFINITY): Promise<ThroughputResult> {
+  const batchesBefore = await batchTotals(server)
   const cpuBefore = await server.cpuMs()
   const pathBefore = await machineCpu()
   const latencies: number[] = []
@@ -90,6 +99,8 @@ async function measure (name: string, server: ServiceProcess, seconds: number, c
   })
   const cpuMs = await server.cpuMs() - cpuBefore
   const pathAfter = await machineCpu()
+  const batchesAfter = await batchTotals(server)
+  const commits = batchesAfter.commits - batchesBefore.commits
   const answered = latencies.length + errors
   const perRequest = (key: keyof typeof pathAfter) => round((pathAfter[key] - pathBefore[key]) / Math.max(1, answered), 3)
   return {
@@ -101,7 +112,8 @@ async function measure (name: string, server: ServiceProcess, seconds: number, c
     latency: summarize(latencies),
     cpuMsPerRequest: answered === 0 ? null : round(cpuMs / answered, 3),
     pathCpuMsPerRequest: { postgres: perRequest('postgres'), redis: perRequest('redis'), client: perRequest('client') },
-    ratioToBare: null
+    ratioToBare: null,
+    writesPerCommit: commits === 0 ? null : round((batchesAfter.writes - batchesBefore.writes) / commits, 1)
   }
 }
 
