@@ -44,7 +44,7 @@ export async function streamVersions (redis: RedisClient, storage: HeraldStorage
 /** Row counts of the tables a write touches: a rejected request must change none of them. */
 export async function tableCounts (pool: pg.Pool): Promise<Record<string, number>> {
   const counts: Record<string, number> = {}
-  for (const table of ['orders', 'registrations', 'registration_events', 'callbacks', 'outbox', 'outbox_pending', 'webhook_receipts', 'parked_callbacks', 'review_items']) {
+  for (const table of ['orders', 'registrations', 'registration_events', 'callbacks', 'outbox', 'webhook_receipts', 'parked_callbacks', 'review_items']) {
     try {
       const { rows } = await pool.query(`select count(*)::int as n from ${table}`)
       counts[table] = rows[0].n
