@@ -98,22 +98,35 @@ export const webhookReceipts = pgTable('webhook_receipts', {
   index('webhook_receipts_received_at_idx').on(table.receivedAt)
 ])
 
-/** Events committed with their state change, waiting to be (or already) published to Redis Streams. */
+/**
+ * Events committed with their state change, published to Redis Streams (or waiting to be: see
+ * `outboxPending`). Insert-only: publishing never updates a row, so a row costs one heap tuple and its
+ * index entries once.
+ */
 export const outbox = pgTable('outbox', {
   id: bigserial('id', { mode: 'bigint' }).primaryKey(),
   entityType: text('entity_type').notNull(),
   entityId: text('entity_id').notNull(),
   version: integer('version').notNull(),
   payload: jsonb('payload').notNull(),
-  createdAt: createdAt(),
-  publishedAt: timestamp('published_at', { withTimezone: true, mode: 'date' })
+  createdAt: createdAt()
 }, (table) => [
-  index('outbox_unpublished_idx').on(table.id).where(sql`${table.publishedAt} is null`),
   uniqueIndex('outbox_entity_version_key').on(table.entityType, table.entityId, table.version),
+  // The reconciler compares the entities of a recent window with what Redis holds; retention deletes by age.
+  index('outbox_created_at_idx').on(table.createdAt)
+])
+
+/**
+ * The outbox rows not yet published: written by the statement that writes the outbox row, deleted by the
+ * relay once the event is on its stream. Small (rows live for milliseconds unless Redis is down).
+ */
+export const outboxPending = pgTable('outbox_pending', {
+  id: bigint('id', { mode: 'bigint' }).primaryKey(),
+  entityType: text('entity_type').notNull(),
+  entityId: text('entity_id').notNull()
+}, (table) => [
   // The relay asks "is an earlier version of this entity still unpublished?" before publishing a later one.
-  index('outbox_unpublished_entity_idx').on(table.entityType, table.entityId, table.id).where(sql`${table.publishedAt} is null`),
-  // The reconciler compares the entities of a recent window with what Redis holds.
-  index('outbox_published_recent_idx').on(table.createdAt).where(sql`${table.publishedAt} is not null`)
+  index('outbox_pending_entity_idx').on(table.entityType, table.entityId, table.id)
 ])
 
 /** Callbacks that arrived before their order was registered; applied when it is. */

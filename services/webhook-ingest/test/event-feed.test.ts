@@ -68,8 +68,8 @@ t.test('the pull feed takes an admin token or a signed request, and refuses bad 
 t.test('past retention, the feed answers 410 naming the oldest cursor still available', async (t) => {
   const { app } = await buildIngest(t)
   for (const n of [1, 2, 3]) await putOrder(app, `ord_old_${n}`, orderBody({ orderNumber: `INV-${n}` }))
-  await eventually(async () => (await app.pgPool.query('select 1 from outbox where published_at is null')).rows.length === 0, 20_000, 'published')
-  await app.pgPool.query("update outbox set published_at = now() - interval '8 days' where entity_id in ('ord_old_1', 'ord_old_2')")
+  await eventually(async () => (await app.pgPool.query('select 1 from outbox_pending')).rows.length === 0, 20_000, 'published')
+  await app.pgPool.query("update outbox set created_at = now() - interval '8 days' where entity_id in ('ord_old_1', 'ord_old_2')")
   t.match(await app.recordRetention.sweep(), { outbox: 2 })
   const { rows: [kept] } = await app.pgPool.query("select id::text from outbox where entity_id = 'ord_old_3'")
   const oldest = String(BigInt(kept.id) - 1n)

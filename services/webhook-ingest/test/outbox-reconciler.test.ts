@@ -17,7 +17,7 @@ t.test('an entity Redis lost is republished from the outbox: snapshot, history a
   const layout = new StreamLayout({ prefix, shards: 1 })
   t.equal((await putOrder(app, 'ord_lost', orderBody({ references: { checkoutRequestId: 'ws_CO_lost' } }))).statusCode, 200)
   t.equal((await postCallback(app, 'mpesa', darajaCallback('ws_CO_lost', 0))).statusCode, 200)
-  await eventually(async () => (await app.pgPool.query('select 1 from outbox where published_at is null limit 1')).rows.length === 0, 20_000, 'outbox drained')
+  await eventually(async () => (await app.pgPool.query('select 1 from outbox_pending limit 1')).rows.length === 0, 20_000, 'outbox drained')
   t.equal(await app.outboxReconciler.reconcile(), 0, 'nothing to repair while Redis agrees')
 
   // Redis loses everything under the prefix (the shared Redis: only this test's keys).
@@ -42,7 +42,7 @@ t.test('a publish lost after commit (Redis behind the outbox) is repaired by the
   // A replica that commits but whose publish is lost: Postgres marks the row published, Redis never saw it.
   const silent = await buildIngest(t, { OUTBOX_RECONCILE_INTERVAL_MS: '0' }, { schema, prefix, publishing: false })
   t.equal((await postCallback(silent.app, 'mpesa', darajaCallback('ws_CO_drop', 0))).statusCode, 200)
-  await silent.app.pgPool.query('update outbox set published_at = now() where published_at is null')
+  await silent.app.pgPool.query('delete from outbox_pending')
   await eventually(async () => (await readSnapshot(redis, layout, 'order', 'ord_drop'))?.version === 2, 20_000, 'the reconciler republished version 2')
   t.same((await streamEntries(redis, prefix)).map((e) => e.version), [1, 2], 'version 2 follows version 1 on the stream, once')
   const metrics = await app.inject({ url: '/metrics' })
@@ -54,7 +54,7 @@ t.test('replicas take turns: a pass while another replica holds the lock does no
   const second = await buildIngest(t, { OUTBOX_RECONCILE_INTERVAL_MS: '3600000' }, { schema: first.schema, prefix: first.prefix })
   const redis = testRedis(t)
   for (const id of ['a', 'b', 'c']) await putOrder(first.app, `ord_${id}`, orderBody({ references: { checkoutRequestId: `ws_CO_${id}` } }))
-  await eventually(async () => (await first.app.pgPool.query('select 1 from outbox where published_at is null limit 1')).rows.length === 0, 20_000, 'outbox drained')
+  await eventually(async () => (await first.app.pgPool.query('select 1 from outbox_pending limit 1')).rows.length === 0, 20_000, 'outbox drained')
   await redis.del(...await redis.keys(`${first.prefix}:*`))
   const [a, b] = await Promise.all([first.app.outboxReconciler.reconcile(), second.app.outboxReconciler.reconcile()])
   t.equal(a + b, 3, 'the three entities were repaired once between the two replicas')
@@ -67,7 +67,7 @@ t.test('a regular pass compares only the last seconds; the whole window after Re
   const redis = testRedis(t)
   const layout = new StreamLayout({ prefix, shards: 1 })
   t.equal((await putOrder(app, 'ord_old', orderBody({ references: { checkoutRequestId: 'ws_CO_old' } }))).statusCode, 200)
-  await eventually(async () => (await app.pgPool.query('select 1 from outbox where published_at is null limit 1')).rows.length === 0, 20_000, 'outbox drained')
+  await eventually(async () => (await app.pgPool.query('select 1 from outbox_pending limit 1')).rows.length === 0, 20_000, 'outbox drained')
   t.equal(await app.outboxReconciler.reconcile(), 0, 'the first pass compares the whole window and finds Redis in agreement')
   t.ok(await redis.exists(layout.metaKey('reconciled')), 'it leaves its marker in Redis')
 
@@ -97,7 +97,7 @@ t.test('a batch spanning several shards, with snapshots missing or behind on eac
     t.equal((await putOrder(app, id, orderBody({ references: { checkoutRequestId: `ws_CO_${id}` } }))).statusCode, 200)
     t.equal((await postCallback(app, 'mpesa', darajaCallback(`ws_CO_${id}`, 0))).statusCode, 200)
   }
-  await eventually(async () => (await app.pgPool.query('select 1 from outbox where published_at is null limit 1')).rows.length === 0, 20_000, 'outbox drained')
+  await eventually(async () => (await app.pgPool.query('select 1 from outbox_pending limit 1')).rows.length === 0, 20_000, 'outbox drained')
   // The commands the reconciler sends on the service's connection during a pass.
   const appRedis = app.redis as { sendCommand: (command: Parameters<RedisClient['sendCommand']>[0], ...rest: never[]) => unknown }
   const sent: string[] = []

@@ -1,7 +1,8 @@
 import t, { type Test } from 'tap'
 import { spawn, type ChildProcess } from 'node:child_process'
-import { createRedisClient, type StreamEntry } from '@herald/streams'
-import type { OrderEvent } from '@herald/contracts'
+import { EventPublisher, createRedisClient, type PublishResult, type StreamEntry } from '@herald/streams'
+import type { OrderEvent, StreamEvent } from '@herald/contracts'
+import { OutboxRelay } from '../src/outbox/relay.js'
 import {
   buildIngest, eventually, freePort, orderBody, postCallback, putOrder, streamEntries, testRedis
 } from './helper.js'
@@ -43,7 +44,7 @@ function assertInOrderOnce (t: Test, entries: StreamEntry[]): void {
 t.test('Redis unreachable: callbacks answered 2xx; two replicas with Redis publish all events in order, once', async (t) => {
   const down = await buildIngest(t, { REDIS_URL: 'redis://127.0.0.1:1', HERALD_STREAM_SHARDS: '4' })
   await registerAndPay(t, down.app)
-  const { rows: [{ n }] } = await down.app.pgPool.query('select count(*)::int as n from outbox where published_at is null')
+  const { rows: [{ n }] } = await down.app.pgPool.query('select count(*)::int as n from outbox_pending')
   t.equal(n, ORDERS * (CALLBACKS_PER_ORDER + 1), 'everything waits in the outbox')
   const redis = testRedis(t)
   t.equal((await streamEntries(redis, down.prefix, 4)).length, 0, 'nothing reached Redis')
@@ -52,7 +53,7 @@ t.test('Redis unreachable: callbacks answered 2xx; two replicas with Redis publi
   const same = { schema: down.schema, prefix: down.prefix }
   await Promise.all([buildIngest(t, { HERALD_STREAM_SHARDS: '4' }, same), buildIngest(t, { HERALD_STREAM_SHARDS: '4' }, same)])
   await eventually(async () => (await streamEntries(redis, down.prefix, 4)).length >= ORDERS * (CALLBACKS_PER_ORDER + 1), 60_000, 'all events on the streams')
-  await eventually(async () => (await down.app.pgPool.query('select 1 from outbox where published_at is null limit 1')).rows.length === 0, 30_000, 'outbox drained')
+  await eventually(async () => (await down.app.pgPool.query('select 1 from outbox_pending limit 1')).rows.length === 0, 30_000, 'outbox drained')
   assertInOrderOnce(t, await streamEntries(redis, down.prefix, 4))
 })
 
@@ -83,7 +84,7 @@ t.test('a process that dies after commit and before publish loses nothing', asyn
   const crashed = await buildIngest(t, {}, { publishing: false })
   t.equal((await putOrder(crashed.app, 'ord_crash', orderBody({ references: { checkoutRequestId: 'ws_CO_crash' } }))).statusCode, 200)
   t.equal((await postCallback(crashed.app, 'mpesa', darajaCallback('ws_CO_crash', 1032))).statusCode, 200)
-  const { rows } = await crashed.app.pgPool.query('select version from outbox where published_at is null order by id')
+  const { rows } = await crashed.app.pgPool.query('select o.version from outbox o join outbox_pending p on p.id = o.id order by o.id')
   t.same(rows.map((r) => r.version), [1, 2], 'both events committed, unpublished')
   await crashed.app.close()
   t.equal((await streamEntries(redis, crashed.prefix)).length, 0, 'nothing was published')
@@ -93,7 +94,7 @@ t.test('a process that dies after commit and before publish loses nothing', asyn
   const entries = await streamEntries(redis, crashed.prefix)
   t.same(entries.map((e) => [e.entityId, e.version]), [['ord_crash', 1], ['ord_crash', 2]])
   // The sweep marks the rows in the transaction that publishes them: its commit can trail the stream entries.
-  await eventually(async () => (await restarted.app.pgPool.query('select 1 from outbox where published_at is null')).rows.length === 0, 20_000, 'the rows to be marked published')
+  await eventually(async () => (await restarted.app.pgPool.query('select 1 from outbox_pending')).rows.length === 0, 20_000, 'the rows to be marked published')
   t.pass('marked published')
 })
 
@@ -125,11 +126,81 @@ t.test('the immediate path publishes at once and marks the rows published itself
   const answers = await Promise.all(Array.from({ length: 20 }, (_, i) => putOrder(app, `ord_now_${i}`, orderBody({ references: { checkoutRequestId: `ws_CO_now_${i}` } }))))
   t.ok(answers.every((a) => a.statusCode === 200), 'all registered')
   await eventually(async () => (await streamEntries(redis, prefix)).length === 20, 10_000, 'all on the stream')
-  await eventually(async () => (await app.pgPool.query('select 1 from outbox where published_at is null')).rows.length === 0, 10_000, 'all marked published')
+  await eventually(async () => (await app.pgPool.query('select 1 from outbox_pending')).rows.length === 0, 10_000, 'all marked published')
   t.equal((await postCallback(app, 'mpesa', darajaCallback('ws_CO_now_0', 1032))).statusCode, 200)
   await eventually(async () => (await streamEntries(redis, prefix)).length === 21, 10_000, 'the next version on the stream')
   const versions = (await streamEntries(redis, prefix)).filter((e) => e.entityId === 'ord_now_0').map((e) => e.version)
   t.same(versions, [1, 2], 'in order')
   const metrics = await app.inject({ method: 'GET', url: '/metrics' })
   t.notMatch(metrics.body, /herald_ingest_outbox_publish_latency_seconds_count\{[^}]*path="sweep"[^}]*\} [1-9]/, 'nothing needed the sweep')
+})
+
+/** A relay on an app's schema and prefix whose immediate publishes fail as a lost connection would (the sweep's do not). */
+function relayOf (t: Test, app: App, options: { failImmediate?: boolean } = {}): { relay: OutboxRelay, attempted: Promise<void> } {
+  let attempt: () => void = () => {}
+  const attempted = new Promise<void>((resolve) => { attempt = resolve })
+  class Publisher extends EventPublisher {
+    override async publishMany (events: readonly StreamEvent[]): Promise<PublishResult[]> {
+      attempt()
+      if (options.failImmediate === true) throw new Error('connection lost')
+      return await super.publishMany(events)
+    }
+  }
+  const relay = new OutboxRelay({
+    pool: app.pgPool,
+    publisher: new Publisher(testRedis(t), app.streamLayout, { retentionMs: 60_000 }),
+    isRedisReady: () => true,
+    log: app.log,
+    sweepIntervalMs: 3_600_000
+  })
+  t.teardown(() => relay.close())
+  return { relay, attempted }
+}
+
+const pendingIds = async (app: App): Promise<string[]> =>
+  (await app.pgPool.query<{ id: string }>('select id::text from outbox_pending order by id')).rows.map((r) => r.id)
+
+t.test('a row whose immediate publish failed stays pending, and the sweep publishes it and clears it', async (t) => {
+  const { app, prefix } = await buildIngest(t, {}, { publishing: false })
+  const redis = testRedis(t)
+  t.equal((await putOrder(app, 'ord_lost', orderBody({ references: { checkoutRequestId: 'ws_CO_lost' } }))).statusCode, 200)
+  const { rows: [row] } = await app.pgPool.query<{ id: string, payload: StreamEvent }>('select id::text, payload from outbox')
+  t.same(await pendingIds(app), [row!.id], 'the statement that wrote the outbox row wrote its pending row')
+
+  const { relay, attempted } = relayOf(t, app, { failImmediate: true })
+  relay.publishCommitted({ events: [row!.payload], waitingBefore: [] })
+  await attempted
+  await relay.close() // waits for the failed publish
+  t.same(await pendingIds(app), [row!.id], 'still pending after the failed publish')
+  t.equal((await streamEntries(redis, prefix)).length, 0)
+
+  const { relay: sweeper } = relayOf(t, app)
+  t.equal(await sweeper.sweep(), 1, 'the sweep published it')
+  t.same((await streamEntries(redis, prefix)).map((e) => [e.entityId, e.version]), [['ord_lost', 1]])
+  t.same(await pendingIds(app), [], 'and deleted its pending row')
+  const { rows: [{ n }] } = await app.pgPool.query('select count(*)::int as n from outbox')
+  t.equal(n, 1, 'the outbox row itself stays, unchanged')
+})
+
+t.test('the sweep finds rows of transactions that commit out of id order', async (t) => {
+  const { app, prefix } = await buildIngest(t, {}, { publishing: false })
+  const redis = testRedis(t)
+  for (const id of ['ord_first', 'ord_second']) await putOrder(app, id, orderBody({ references: { checkoutRequestId: `ws_CO_${id}` } }))
+  // Replay the two commits the other way round: the higher id commits first, the lower one after a sweep.
+  const { rows: pending } = await app.pgPool.query('delete from outbox_pending returning id::text, entity_type, entity_id')
+  pending.sort((a, b) => Number(a.id) - Number(b.id))
+  const [lower, higher] = pending
+  const slow = await app.pgPool.connect()
+  t.teardown(() => slow.release())
+  await slow.query('begin')
+  await slow.query('insert into outbox_pending (id, entity_type, entity_id) values ($1, $2, $3)', [lower.id, lower.entity_type, lower.entity_id])
+  await app.pgPool.query('insert into outbox_pending (id, entity_type, entity_id) values ($1, $2, $3)', [higher.id, higher.entity_type, higher.entity_id])
+
+  const { relay } = relayOf(t, app)
+  t.equal(await relay.sweep(), 1, 'the committed higher id is swept')
+  t.same((await streamEntries(redis, prefix)).map((e) => e.entityId), ['ord_second'])
+  await slow.query('commit')
+  t.equal(await relay.sweep(), 1, 'the lower id, committed later, is swept too')
+  t.same((await streamEntries(redis, prefix)).map((e) => e.entityId), ['ord_second', 'ord_first'])
+  t.same(await pendingIds(app), [])
 })

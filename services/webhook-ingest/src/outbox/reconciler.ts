@@ -1,11 +1,12 @@
 // Makes Redis agree with the outbox again: an entity whose snapshot in Redis is missing or older than the
-// last version the outbox marked published (Redis lost its data, a failover dropped writes, a publish was
+// last version the outbox has published (Redis lost its data, a failover dropped writes, a publish was
 // lost after commit) is republished from the outbox, stream entry, snapshot and history.
 import type pg from 'pg'
 import type { FastifyBaseLogger } from 'fastify'
 import type { EntityType, StreamEvent } from '@herald/contracts'
 import { readSnapshotVersions, type EventPublisher, type RedisClient, type StreamLayout } from '@herald/streams'
 import { PeriodicTask } from '@herald/service-kit'
+import { publishedOutboxRow } from './relay.js'
 
 export type RepairReason = 'missing' | 'behind'
 
@@ -116,8 +117,9 @@ export class OutboxReconciler {
   }
 
   /**
-   * A cursor over the entities of the window, each with the last version the outbox marked published, which
-   * the pass fetches in batches: the window is scanned once (`outbox_published_recent_idx`). Paging with a
+   * A cursor over the entities of the window, each with the last version published (its outbox row is no
+   * longer pending), which the pass fetches in batches: the window is scanned once (`outbox_created_at_idx`,
+   * each row checked against `outbox_pending` by id). Paging with a
    * keyset query instead ran a query per batch, and the planner, misjudging the keyset condition, walked the
    * whole table by entity for every batch after the first.
    */
@@ -126,9 +128,9 @@ export class OutboxReconciler {
     await client.query('set local cursor_tuple_fraction = 1')
     await client.query(
       `declare reconcile_entities no scroll cursor for
-       select entity_type as "entityType", entity_id as "entityId", max(version)::int as version from outbox
-       where created_at > now() - make_interval(secs => $1::double precision / 1000) and published_at is not null
-       group by entity_type, entity_id`,
+       select o.entity_type as "entityType", o.entity_id as "entityId", max(o.version)::int as version from outbox o
+       where o.created_at > now() - make_interval(secs => $1::double precision / 1000) and ${publishedOutboxRow('o')}
+       group by o.entity_type, o.entity_id`,
       [windowMs]
     )
   }
@@ -153,9 +155,9 @@ export class OutboxReconciler {
   async #republish (client: pg.PoolClient, entity: EntityVersion, redisVersion: number): Promise<number> {
     const from = redisVersion > 0 ? redisVersion : Math.max(0, entity.version - this.#options.historyMax)
     const { rows } = await client.query<{ payload: StreamEvent }>(
-      `select payload from outbox
-       where entity_type = $1 and entity_id = $2 and version > $3 and version <= $4 and published_at is not null
-       order by version`,
+      `select o.payload from outbox o
+       where o.entity_type = $1 and o.entity_id = $2 and o.version > $3 and o.version <= $4 and ${publishedOutboxRow('o')}
+       order by o.version`,
       [entity.entityType, entity.entityId, from, entity.version]
     )
     let published = 0

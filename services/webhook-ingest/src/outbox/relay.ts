@@ -1,5 +1,7 @@
 // Moves committed outbox rows to Redis Streams: at once after a commit, and by a periodic sweep that any
 // number of ingest replicas can run side by side (FOR UPDATE SKIP LOCKED), always in version order per entity.
+// What is not published yet is a row of `outbox_pending`, written with the outbox row and deleted once the
+// event is on its stream: the outbox itself is never updated.
 import type pg from 'pg'
 import type { FastifyBaseLogger } from 'fastify'
 import type { StreamEvent } from '@herald/contracts'
@@ -30,6 +32,12 @@ export interface CommittedEvents {
 /** How long a published row waits for others to be marked with it: a few ms trades nothing for fewer statements. */
 const MARK_DELAY_MS = 2
 
+/** Marks rows published: a delete of their pending rows, which writes no index entry and no new tuple. */
+const MARK_PUBLISHED = 'delete from outbox_pending where id = any($1::bigint[])'
+
+/** SQL true for a published row of the outbox aliased `alias`: the relay has deleted its pending row. */
+export const publishedOutboxRow = (alias: string): string => `not exists (select 1 from outbox_pending p where p.id = ${alias}.id)`
+
 interface OutboxRow {
   id: string
   entity_type: string
@@ -50,7 +58,7 @@ export class OutboxRelay {
   readonly #sweeps: PeriodicTask
   #sweeping: Promise<number> | undefined
   readonly #inflight = new Set<Promise<void>>()
-  /** Outbox ids this relay put on the stream whose `published_at` is not written yet. */
+  /** Outbox ids this relay put on the stream whose pending rows are not deleted yet. */
   readonly #unmarked = new Set<string>()
   #markTimer: NodeJS.Timeout | undefined
   #marking: Promise<void> | undefined
@@ -144,7 +152,7 @@ export class OutboxRelay {
       const client = await this.#pool.connect()
       let failure: Error | undefined
       try {
-        await run(client, 'herald_mark_published', 'update outbox set published_at = now() where id = any($1::bigint[]) and published_at is null', [ids])
+        await run(client, 'herald_mark_published', MARK_PUBLISHED, [ids])
       } catch (err) {
         failure = err as Error
         throw err
@@ -189,9 +197,11 @@ export class OutboxRelay {
     const client = await this.#pool.connect()
     try {
       await client.query('begin')
+      // Pending rows of every transaction committed so far, whatever order they committed in.
       const { rows } = await client.query<OutboxRow>(
-        `select id::text, entity_type, entity_id, version, payload from outbox
-         where published_at is null order by id limit $1 for update skip locked`,
+        `select p.id::text, o.entity_type, o.entity_id, o.version, o.payload
+         from outbox_pending p join outbox o on o.id = p.id
+         order by p.id limit $1 for update of p skip locked`,
         [this.#batchSize]
       )
       reportLocked(rows.length)
@@ -209,7 +219,7 @@ export class OutboxRelay {
         }
       }))
       if (published.length > 0) {
-        await client.query('update outbox set published_at = now() where id = any($1::bigint[])', [published])
+        await client.query(MARK_PUBLISHED, [published])
       }
       await client.query('commit')
       return published.length
@@ -232,11 +242,11 @@ export class OutboxRelay {
     const types = [...entities.values()].map((e) => e.type)
     const ids = [...entities.values()].map((e) => e.id)
     const { rows: pending } = await client.query<{ id: string, entity_type: string, entity_id: string }>(
-      `select o.id::text, o.entity_type, o.entity_id from outbox o
+      `select p.id::text, p.entity_type, p.entity_id from outbox_pending p
        join unnest($1::text[], $2::text[]) as e(entity_type, entity_id)
-         on o.entity_type = e.entity_type and o.entity_id = e.entity_id
-       where o.published_at is null and o.id <= $3
-       order by o.id`,
+         on p.entity_type = e.entity_type and p.entity_id = e.entity_id
+       where p.id <= $3
+       order by p.id`,
       [types, ids, rows[rows.length - 1]!.id]
     )
     const blocked = new Set<string>()

@@ -67,7 +67,7 @@ export default fp(async (fastify) => {
     help: 'Outbox rows committed but not yet published to Redis Streams (absent when Postgres is unreachable).',
     registers,
     async collect () {
-      const rows = await pool.query<{ n: string }>('select count(*)::text as n from outbox where published_at is null').then((result) => result.rows, () => null)
+      const rows = await pool.query<{ n: string }>('select count(*)::text as n from outbox_pending').then((result) => result.rows, () => null)
       // A label-less gauge always has a value; remove() drops it, so the series is absent.
       if (rows === null) this.remove()
       else this.set(Number(rows[0]!.n))

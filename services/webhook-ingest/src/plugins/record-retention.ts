@@ -1,12 +1,13 @@
-// Deletes what the ingest no longer needs: outbox rows published long ago and old webhook-id receipts.
+// Deletes what the ingest no longer needs: old published outbox rows and old webhook-id receipts.
 import fp from 'fastify-plugin'
 import type pg from 'pg'
 import type { FastifyBaseLogger } from 'fastify'
 import { PeriodicTask } from '@herald/service-kit'
+import { publishedOutboxRow } from '../outbox/relay.js'
 
 export interface RecordRetentionOptions {
   pool: pg.Pool
-  /** Published outbox rows and webhook-id receipts older than this are deleted. */
+  /** Published outbox rows written, and webhook-id receipts received, longer ago than this are deleted. */
   retentionMs: number
   /** Back-end endpoints in configuration: outbox rows one of them has not taken yet are kept. */
   deliveryEndpointIds?: readonly string[]
@@ -19,7 +20,8 @@ const MAX_BATCHES_PER_SWEEP = 100
 
 /**
  * Both tables grow with every request. A published outbox row is needed only while Redis might still
- * ask for it (a gap repair republishes versions lost in the last moments before a Redis crash); a receipt
+ * ask for it (a gap repair republishes versions lost in the last moments before a Redis crash): its age is
+ * counted from its commit, and a row still pending is kept whatever its age; a receipt
  * only while a producer may still retry that webhook-id: Standard Webhooks producers retry for a few days,
  * so the default retention is a week. Callbacks, reviews and the entities themselves are the audit trail
  * and are kept. Safe with many ingest replicas: each batch skips rows another replica is deleting.
@@ -47,7 +49,8 @@ export class RecordRetention {
       with deleted as (
         delete from outbox where id in (
           select o.id from outbox o
-          where o.published_at is not null and o.published_at < now() - make_interval(secs => $1::double precision / 1000)
+          where o.created_at < now() - make_interval(secs => $1::double precision / 1000)
+            and ${publishedOutboxRow('o')}
             and o.id <= (select coalesce(min(position), 9223372036854775807) from delivery_cursors where endpoint_id = any($3::text[]))
             and not exists (select 1 from delivery_retries r where r.endpoint_id = any($3::text[]) and r.outbox_id = o.id)
           order by o.id limit $2 for update skip locked)

@@ -3,7 +3,7 @@
 import type pg from 'pg'
 import type { StreamEvent } from '@herald/contracts'
 import type { EventSink } from '../unit-of-work/group-commit.js'
-import { run, type Transaction, type UnstampedEvent } from './transaction.js'
+import { pendingCte, run, waitingBeforeColumn, type Transaction, type UnstampedEvent } from './transaction.js'
 
 /** Column arrays of one set-based statement, filled row by row. */
 export function columns<K extends string> (names: readonly K[]): Record<K, unknown[]> & { push (row: Record<K, unknown>): void } {
@@ -42,7 +42,7 @@ export async function runSet<R extends pg.QueryResultRow> (tx: Transaction, name
 }
 
 /**
- * CTEs appending a batch's events to the outbox, in the order given (`$ids`, `$versions`, `$payloads`
+ * CTEs appending a batch's events to the outbox, pending, in the order given (`$ids`, `$versions`, `$payloads`
  * are parameter placeholders of text[], int[] and jsonb[]); each event's `eventId`, inside the payload
  * too, is its row's id. Ends the statement with `appendedEventsSelect`.
  */
@@ -55,16 +55,16 @@ const appendOutboxRowsCtes = (type: 'order' | 'registration', p: { ids: string, 
     insert into outbox (id, entity_type, entity_id, version, payload)
     select n, '${type}', entity_id, version, jsonb_set(payload, '{eventId}', to_jsonb(n::text)) from stamped
     returning id, entity_id, version
-  )`
+  ),
+  ${pendingCte('stamped', `'${type}'`, 'entity_id')}`
 
 /**
  * The statement's answer after `appendOutboxRowsCtes`: per appended row, its id and what of its entity
- * was still unpublished (the entities' row locks were taken by an earlier statement, so every earlier
- * version committed is in this statement's snapshot).
+ * was still unpublished.
  */
 export const appendedEventsSelect = (type: 'order' | 'registration'): string =>
   `select a.id::text as "eventId", a.entity_id as "entityId", a.version,
-  array(select o.id::text from outbox o where o.entity_type = '${type}' and o.entity_id = a.entity_id and o.published_at is null order by o.id limit 16) as "waitingBefore"
+  ${waitingBeforeColumn(`'${type}'`, 'a.entity_id')}
 from appended a`
 
 export interface AppendedRow { eventId: string, entityId: string, version: number, waitingBefore: string[] }

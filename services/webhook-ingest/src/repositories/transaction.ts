@@ -72,9 +72,25 @@ export interface AppendedEvent {
 }
 
 /**
+ * A CTE recording outbox rows as pending (not yet published) in the statement that appends them, so
+ * that the sweep finds every row whose publish fails, whatever order the transactions commit in. `from`
+ * is a CTE or subquery with the new rows' ids as `n`; `type` and `entityId` are SQL expressions over it.
+ */
+export const pendingCte = (from: string, type: string, entityId: string): string =>
+  `pending as (insert into outbox_pending (id, entity_type, entity_id) select n, ${type}, ${entityId} from ${from})`
+
+/**
+ * The select-list column answering `waitingBefore`: the outbox ids of the entity still pending, from the
+ * statement's snapshot (the entity's row lock was taken by an earlier statement, so every earlier version
+ * committed is in it; it cannot see its own rows). The relay publishes at once only when none is waiting.
+ */
+export const waitingBeforeColumn = (type: string, entityId: string): string =>
+  `array(select p.id::text from outbox_pending p where p.entity_type = ${type} and p.entity_id = ${entityId} order by p.id limit 16) as "waitingBefore"`
+
+/**
  * CTEs appending an event to the outbox (its `eventId`, inside the payload too, is the new row's id),
- * for statements that write the state change and its event together. `$type`, `$id`, `$version` and
- * `$payload` are parameter placeholders; `guard` is a CTE that must return a row for the event to be
+ * pending, for statements that write the state change and its event together. `$type`, `$id`, `$version`
+ * and `$payload` are parameter placeholders; `guard` is a CTE that must return a row for the event to be
  * written (the state change itself), so a change that did not happen writes no event.
  */
 export function appendOutboxCtes (p: { type: string, id: string, version: string, payload: string, guard: string }): string {
@@ -84,17 +100,14 @@ export function appendOutboxCtes (p: { type: string, id: string, version: string
     select n, ${p.type}, ${p.id}, ${p.version}, jsonb_set(${p.payload}::jsonb, '{eventId}', to_jsonb(n::text))
     from stamped
     returning id
-  )`
+  ),
+  ${pendingCte('stamped', p.type, p.id)}`
 }
 
-/**
- * Select-list columns answering an `AppendedEvent`. The entity's row lock was taken by an earlier
- * statement, so this statement's snapshot holds every earlier version committed (it cannot see its own
- * outbox row): the relay publishes at once only when none of them is still waiting.
- */
+/** Select-list columns answering an `AppendedEvent`. */
 export const appendedEventColumns = (type: string, id: string): string =>
   `(select id::text from appended) as "eventId",
-  array(select id::text from outbox where entity_type = ${type} and entity_id = ${id} and published_at is null order by id limit 16) as "waitingBefore"`
+  ${waitingBeforeColumn(type, id)}`
 
 /** The event as caused by the request `cause`: its id, and its trace context when traced (none: as is). */
 export function causedBy<E extends UnstampedEvent> (event: E, cause: RequestCause | undefined): E {

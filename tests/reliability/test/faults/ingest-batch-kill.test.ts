@@ -60,6 +60,6 @@ t.test('an ingest killed mid-batch loses no 2xx and applies nothing twice', asyn
   t.equal(callbacks, ORDERS, 'one callback record per payment')
   const { rows: [{ events }] } = await pool.query("select count(*)::int as events from outbox where entity_type = 'order'")
   t.equal(events, ORDERS * 3, 'three events per order, none twice')
-  await until(async () => (await pool.query('select count(*)::int as n from outbox where published_at is null')).rows[0].n === 0, 'the outbox to drain')
+  await until(async () => (await pool.query('select count(*)::int as n from outbox_pending')).rows[0].n === 0, 'the outbox to drain')
   recordFigures('ingest-batch-kill', { orders: ORDERS, answered2xxBeforeKill: ok.length, unansweredAtKill: lost })
 })

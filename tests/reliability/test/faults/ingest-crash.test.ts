@@ -35,7 +35,7 @@ for (const mode of ['blackhole', 'mute'] as const) {
     else proxy.muteReplies()
     const faultAt = traffic.sent
     await until(() => traffic.sent >= faultAt + 20, 'events to be committed while publishing is stuck', 120_000)
-    const { rows: [stuck] } = await pool.query('select count(*) filter (where published_at is null)::int as n from outbox')
+    const { rows: [stuck] } = await pool.query('select count(*)::int as n from outbox_pending')
     await ingest.kill()
     ingest = null
     const killedAfter = traffic.sent
@@ -45,7 +45,7 @@ for (const mode of ['blackhole', 'mute'] as const) {
     await traffic.settle()
     await traffic.stop()
     await traffic.verify(t, pool, redis, storage)
-    await until(async () => (await pool.query('select count(*)::int as n from outbox where published_at is null')).rows[0].n === 0, 'the outbox to drain')
+    await until(async () => (await pool.query('select count(*)::int as n from outbox_pending')).rows[0].n === 0, 'the outbox to drain')
     t.pass('the new ingest\'s sweeper published every committed event')
 
     const figures = { ...traffic.figures(), mode, ingestsKilled: 1, killedAfterEventsSent: killedAfter, unpublishedAtKill: stuck.n }
