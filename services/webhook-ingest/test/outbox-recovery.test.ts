@@ -2,7 +2,7 @@ import t, { type Test } from 'tap'
 import { spawn, type ChildProcess } from 'node:child_process'
 import { EventPublisher, createRedisClient, type PublishResult, type StreamEntry } from '@herald/streams'
 import type { OrderEvent, StreamEvent } from '@herald/contracts'
-import { OutboxRelay } from '../src/outbox/relay.js'
+import { OutboxRelay, SWEEP_BEGIN, SWEEP_DUE } from '../src/outbox/relay.js'
 import {
   buildIngest, eventually, freePort, orderBody, postCallback, putOrder, streamEntries, testRedis
 } from './helper.js'
@@ -203,4 +203,23 @@ t.test('the sweep finds rows of transactions that commit out of id order', async
   t.equal(await relay.sweep(), 1, 'the lower id, committed later, is swept too')
   t.same((await streamEntries(redis, prefix)).map((e) => e.entityId), ['ord_second', 'ord_first'])
   t.same(await pendingIds(app), [])
+})
+
+t.test('the sweep looks up each pending row in the outbox by id, even with statistics made while many were pending', async (t) => {
+  const { app } = await buildIngest(t, {}, { publishing: false })
+  const client = await app.pgPool.connect()
+  t.teardown(() => client.release())
+  await client.query(`insert into outbox (entity_type, entity_id, version, payload)
+    select 'order', 'ord_' || g, 1, '{}'::jsonb from generate_series(1, 20000) g`)
+  await client.query('insert into outbox_pending (id, entity_type, entity_id) select id, entity_type, entity_id from outbox')
+  await client.query('analyze outbox; analyze outbox_pending')
+  // Published since: five left pending, and the statistics still say twenty thousand.
+  await client.query('delete from outbox_pending where id not in (select id from outbox order by id desc limit 5)')
+  await client.query(SWEEP_BEGIN)
+  const plan = (await client.query(`explain ${SWEEP_DUE.replace('$1', '200')}`)).rows.map((r: { 'QUERY PLAN': string }) => r['QUERY PLAN']).join('\n')
+  t.notMatch(plan, /Merge Join|Hash Join|Seq Scan on outbox /, 'no walk over the whole outbox')
+  t.match(plan, /Index Cond: \(id = d\.id\)/, 'one outbox lookup by id per pending row')
+  const { rows } = await client.query(SWEEP_DUE, [200])
+  await client.query('rollback')
+  t.same(rows.map((r: { entity_id: string }) => r.entity_id), ['ord_19996', 'ord_19997', 'ord_19998', 'ord_19999', 'ord_20000'], 'the five pending rows, in id order')
 })

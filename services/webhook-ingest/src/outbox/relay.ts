@@ -35,6 +35,23 @@ const MARK_DELAY_MS = 2
 /** Marks rows published: a delete of their pending rows, which writes no index entry and no new tuple. */
 const MARK_PUBLISHED = 'delete from outbox_pending where id = any($1::bigint[])'
 
+/**
+ * Pending rows of every transaction committed so far, whatever order they committed in, with their outbox
+ * rows: the pending rows are picked (and locked) first, at most `$1`, and each is then looked up in the
+ * outbox by id (`SWEEP_BEGIN`). Left to the statistics, the planner would walk the whole outbox (a merge
+ * join along its primary key, or a hash of all its rows) whenever it expected many rows pending: after a
+ * backlog, or on a young table. On every sweep, with the outbox growing for a week of retention.
+ */
+/** The sweep's transaction: every join it makes is a lookup by index. */
+export const SWEEP_BEGIN = 'begin; set local enable_hashjoin = off; set local enable_mergejoin = off'
+
+export const SWEEP_DUE = `with due as materialized (
+    select id from outbox_pending order by id limit $1 for update skip locked
+  )
+  select d.id::text, o.entity_type, o.entity_id, o.version, o.payload
+  from due d join outbox o on o.id = d.id
+  order by d.id`
+
 /** SQL true for a published row of the outbox aliased `alias`: the relay has deleted its pending row. */
 export const publishedOutboxRow = (alias: string): string => `not exists (select 1 from outbox_pending p where p.id = ${alias}.id)`
 
@@ -196,14 +213,8 @@ export class OutboxRelay {
   async #sweepBatch (reportLocked: (n: number) => void): Promise<number> {
     const client = await this.#pool.connect()
     try {
-      await client.query('begin')
-      // Pending rows of every transaction committed so far, whatever order they committed in.
-      const { rows } = await client.query<OutboxRow>(
-        `select p.id::text, o.entity_type, o.entity_id, o.version, o.payload
-         from outbox_pending p join outbox o on o.id = p.id
-         order by p.id limit $1 for update of p skip locked`,
-        [this.#batchSize]
-      )
+      await client.query(SWEEP_BEGIN)
+      const { rows } = await client.query<OutboxRow>(SWEEP_DUE, [this.#batchSize])
       reportLocked(rows.length)
       if (rows.length === 0) {
         await client.query('commit')
