@@ -16,7 +16,7 @@ async function build () {
     reply.raw.end(': hello\n\n')
   })
   app.get('/page', (request, reply) => {
-    reply.raw.setHeader('Content-Security-Policy', "default-src 'self'")
+    reply.header('content-security-policy', "default-src 'self'")
     reply.type('text/html').send('<p>page</p>')
   })
   return app

@@ -37,22 +37,12 @@ export function securityHeadersOf (options: HelmetOptions): ReadonlyArray<readon
 
 export default fp(async (fastify) => {
   const headers = Object.fromEntries(securityHeadersOf(API_HEADERS).map(([name, value]) => [name.toLowerCase(), value]))
-  const names = Object.keys(headers)
   // On the reply, as x-request-id and CORS are: Fastify writes them with its answer, and a hijacked answer
   // copies the reply's headers (the SSE fan-out does). Set on the raw response instead, Node keeps a
-  // [name, value] array per header in a dictionary: about 1.6 KB for every long-poll held open.
+  // [name, value] array per header in a dictionary: about 1.6 KB for every long-poll held open. A route
+  // replaces one on the reply (a page's own policy: the gateway's dashboard).
   fastify.addHook('onRequest', (_request, reply, done) => {
     reply.headers(headers)
     done()
-  })
-  // A handler that set one of them on the raw response itself (a page's own policy, through
-  // @fastify/static's setHeaders) keeps its value: Fastify would write the reply's over it.
-  fastify.addHook('onSend', (_request, reply, payload, done) => {
-    const raw = reply.raw
-    for (const name of names) {
-      const own = raw.getHeader(name)
-      if (own !== undefined) reply.header(name, own)
-    }
-    done(null, payload)
   })
 }, { name: 'herald-security-headers' })

@@ -35,6 +35,9 @@ const MARK_DELAY_MS = 2
 /** Marks rows published: a delete of their pending rows, which writes no index entry and no new tuple. */
 const MARK_PUBLISHED = 'delete from outbox_pending where id = any($1::bigint[])'
 
+/** The sweep's transaction: every join it makes is a lookup by index. */
+export const SWEEP_BEGIN = 'begin; set local enable_hashjoin = off; set local enable_mergejoin = off'
+
 /**
  * Pending rows of every transaction committed so far, whatever order they committed in, with their outbox
  * rows: the pending rows are picked (and locked) first, at most `$1`, and each is then looked up in the
@@ -42,9 +45,6 @@ const MARK_PUBLISHED = 'delete from outbox_pending where id = any($1::bigint[])'
  * join along its primary key, or a hash of all its rows) whenever it expected many rows pending: after a
  * backlog, or on a young table. On every sweep, with the outbox growing for a week of retention.
  */
-/** The sweep's transaction: every join it makes is a lookup by index. */
-export const SWEEP_BEGIN = 'begin; set local enable_hashjoin = off; set local enable_mergejoin = off'
-
 export const SWEEP_DUE = `with due as materialized (
     select id from outbox_pending order by id limit $1 for update skip locked
   )

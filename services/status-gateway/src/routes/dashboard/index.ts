@@ -66,6 +66,13 @@ const dashboardRoutes: FastifyPluginAsync = async (fastify) => {
     return
   }
   const policies = new Map(PAGES.map((page) => [`${publicDir}${page}`, pageSecurityPolicy(readFileSync(`${publicDir}${page}`, 'utf8'))]))
+  // @fastify/static hands `setHeaders` the raw response, and Fastify would write the API's policy, set on
+  // the reply, over the page's own: the page's goes onto the reply too. Only these routes pay for it.
+  fastify.addHook('onSend', (_request, reply, payload, done) => {
+    const policy = reply.raw.getHeader('content-security-policy')
+    if (policy !== undefined) reply.header('content-security-policy', policy)
+    done(null, payload)
+  })
   await fastify.register(fastifyStatic, {
     root: publicDir,
     // One route per file found at start-up (and `/` for index.html) instead of a catch-all: unknown
